@@ -1,0 +1,90 @@
+"""Issue-2 figures on Kodak: rate-control accuracy, PSNR, encode/decode time, peak memory.
+
+    python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25 --json docs/kodak_bench.json
+
+Times are wall-clock seconds per image on this machine with the model already loaded;
+encode includes image loading, the analysis transform and the whole rate-control
+search; decode includes parsing, entropy decoding and synthesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+import roicodec
+
+
+def psnr_rgb(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a.convert("RGB"), dtype=np.float64)
+    y = np.asarray(b.convert("RGB"), dtype=np.float64)
+    return float(10 * np.log10(255.0**2 / np.mean((x - y) ** 2)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", default="../shared/data/kodak")
+    p.add_argument("--bpp", type=float, default=0.25)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", help="write the per-image rows and the summary here")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model = roicodec.load_model()
+    files = sorted(Path(a.images).glob("*.png"))
+    if not files:
+        sys.exit(f"no PNG images in {a.images}")
+    # warm-up (first-call allocations and kernel selection are not per-image costs)
+    roicodec.decompress(roicodec.compress(Image.open(files[0]).crop((0, 0, 128, 128)), quality=3, model=model), model)
+    rows = []
+    for f in tqdm(files, desc=f"kodak @ {a.bpp} bpp"):
+        t0 = time.perf_counter()
+        res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model)
+        t1 = time.perf_counter()
+        dec = roicodec.decompress(res.data, model)
+        t2 = time.perf_counter()
+        ref = Image.open(f)
+        w, h = ref.size
+        bpp = 8 * len(res.data) / (w * h)
+        rows.append({
+            "image": f.name, "bytes": len(res.data), "bpp": bpp, "rel_error": (bpp - a.bpp) / a.bpp,
+            "psnr_rgb": psnr_rgb(ref, dec), "encode_s": t1 - t0, "decode_s": t2 - t1, "trials": res.trials,
+            "base_level": res.base_level,
+        })
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary = {
+        "target_bpp": a.bpp,
+        "images": len(rows),
+        "mean_bpp": statistics.mean(r["bpp"] for r in rows),
+        "worst_rel_error": min(r["rel_error"] for r in rows),
+        "max_rel_error": max(r["rel_error"] for r in rows),
+        "mean_psnr_rgb": statistics.mean(r["psnr_rgb"] for r in rows),
+        "mean_encode_s": statistics.mean(r["encode_s"] for r in rows),
+        "max_encode_s": max(r["encode_s"] for r in rows),
+        "mean_decode_s": statistics.mean(r["decode_s"] for r in rows),
+        "max_decode_s": max(r["decode_s"] for r in rows),
+        "mean_trials": statistics.mean(r["trials"] for r in rows),
+        "peak_rss_mib": peak_mib,
+        "threads": torch.get_num_threads(),
+        "model_id": model.model_id.hex(),
+    }
+    for r in rows:
+        print(f"{r['image']:<12} {r['bytes']:>7} B {r['bpp']:.4f} bpp ({100 * r['rel_error']:+.2f} %) "
+              f"{r['psnr_rgb']:.2f} dB  enc {r['encode_s']:.2f} s ({r['trials']} trials)  dec {r['decode_s']:.2f} s")
+    print(json.dumps(summary, indent=2))
+    if a.json:
+        Path(a.json).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""roicodec: a learned image codec that spends bits where people look.
+
+    import roicodec
+    data = roicodec.compress("photo.png", bpp=0.25, roi="mask.png")
+    image = roicodec.decompress(data)
+"""
+
+import warnings as _warnings
+
+# CompressAI 1.2.8 decorates functions with torch.jit.script, which torch 2.14 flags as
+# deprecated at import time; the warning is about CompressAI, not about anything users do.
+_warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+
+from .api import compress, compress_detailed, decompress, inspect, load_model
+from .errors import (
+    BitstreamError,
+    BudgetError,
+    ImageInputError,
+    ModelMismatchError,
+    RateControlWarning,
+    RoicodecError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BitstreamError",
+    "BudgetError",
+    "ImageInputError",
+    "ModelMismatchError",
+    "RateControlWarning",
+    "RoicodecError",
+    "compress",
+    "compress_detailed",
+    "decompress",
+    "inspect",
+    "load_model",
+]

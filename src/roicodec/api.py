@@ -1,0 +1,199 @@
+"""compress / decompress / inspect: what ``import roicodec`` offers."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import bitstream
+from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning
+from .images import PreparedImage, prepare, to_image, to_padded_tensor
+from .model import RoiCodecModel
+from .ratecontrol import parse_size, search_base_level
+from .roi import RoiSpec, block_importance, build_importance, quality_map
+from .weights import load_model as _load_weights
+
+DEFAULT_ROI_STRENGTH = 2.0
+
+ImageLike = str | Path | Image.Image
+RoiLike = str | Path | Image.Image | np.ndarray | RoiSpec
+
+
+def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights=None, class_legend=None) -> RoiSpec:
+    """roi: a mask (path, PIL image, array in [0,1]), "auto", a list of automatic
+    sources ("auto:faces,text"), or a RoiSpec; the other arguments add sources."""
+    if isinstance(roi, RoiSpec):
+        spec = roi
+    elif isinstance(roi, str) and (roi == "auto" or roi.startswith("auto:")):
+        spec = RoiSpec(auto=True if roi == "auto" else [s for s in roi[5:].split(",") if s])
+    else:
+        spec = RoiSpec(mask=roi)
+    if boxes:
+        spec.boxes = list(spec.boxes) + list(boxes)
+    if classes is not None:
+        spec.classes, spec.class_weights, spec.class_legend = classes, class_weights, class_legend
+    return spec
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(weights: str | None) -> RoiCodecModel:
+    return _load_weights(weights)
+
+
+def load_model(weights: str | Path | None = None) -> RoiCodecModel:
+    """The shipped model (or another weights file), loaded once per process."""
+    return _cached_model(str(weights) if weights is not None else None)
+
+
+@dataclass
+class CompressResult:
+    data: bytes
+    base_level: float
+    roi_strength: float
+    trials: int
+    in_range: bool
+    notes: list[str] = field(default_factory=list)
+    roi_sources: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def compress(
+    image: ImageLike,
+    bpp: float | None = None,
+    size: int | str | None = None,
+    quality: float | None = None,
+    roi: RoiLike | None = None,
+    roi_strength: float = DEFAULT_ROI_STRENGTH,
+    model: RoiCodecModel | None = None,
+    **roi_sources,
+) -> bytes:
+    """Compress an image to .rcz bytes at a rate (bpp), a file size, or a quality level.
+
+    ``roi`` (white = important) moves quality into the region at the same total size;
+    ``roi="auto"`` finds faces, people, text and salient regions. Keyword arguments
+    ``boxes``, ``classes``, ``class_weights``, ``class_legend`` add sources (see roi_spec).
+    Budgets are never exceeded; a budget outside the model's range produces the
+    nearest achievable file and a RateControlWarning.
+    """
+    return compress_detailed(image, bpp, size, quality, roi, roi_strength, model, **roi_sources).data
+
+
+def compress_detailed(
+    image: ImageLike,
+    bpp: float | None = None,
+    size: int | str | None = None,
+    quality: float | None = None,
+    roi: RoiLike | None = None,
+    roi_strength: float = DEFAULT_ROI_STRENGTH,
+    model: RoiCodecModel | None = None,
+    **roi_sources,
+) -> CompressResult:
+    if sum(v is not None for v in (bpp, size, quality)) != 1:
+        raise BudgetError("give exactly one of bpp, size or quality")
+    model = model or load_model()
+    levels = model.config.levels
+    prepared = image if isinstance(image, PreparedImage) else prepare(image)
+    w, h = prepared.size
+    budget: int | None = None
+    if bpp is not None:
+        if not (bpp > 0 and np.isfinite(bpp)):
+            raise BudgetError("bpp must be a positive number")
+        budget = int(bpp * w * h / 8)
+        if budget < 1:
+            budget = 1
+    elif size is not None:
+        budget = parse_size(size)
+    elif not (0 <= quality <= levels - 1):
+        raise BudgetError(f"quality level must lie in [0, {levels - 1}]")
+
+    blocks = None
+    strength = 0.0
+    spec = roi_spec(roi, **roi_sources)
+    roi_report: dict = {}
+    if not spec.is_empty():
+        importance, roi_report = build_importance(prepared.rgb, spec)
+        blocks = block_importance(importance)
+        strength = bitstream.quantise_strength(float(roi_strength))
+        if not -(levels - 1) <= strength <= levels - 1:
+            raise BudgetError(f"roi strength must lie in [-{levels - 1}, {levels - 1}]")
+        if strength == 0 or not blocks.any():
+            blocks, strength = None, 0.0
+    shape = bitstream.latent_shape(h, w)
+
+    with torch.inference_mode():
+        y = model.analyse(to_padded_tensor(prepared.rgb))
+
+        def encode(base: float) -> bytes:
+            base = bitstream.quantise_base(base)
+            q = quality_map(base, strength, blocks, shape, levels)
+            code = model.compress_latent(y, q)
+            f = bitstream.RczFile(
+                width=w, height=h, mode=prepared.mode, model_id=model.model_id, base_level=base,
+                roi_strength=strength, importance=blocks, z_payload=code.z_string, y_payloads=code.y_strings,
+            )
+            return bitstream.pack(f, levels)
+
+        if budget is None:
+            base = bitstream.quantise_base(float(quality))
+            return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
+        result = search_base_level(encode, budget, float(levels - 1))
+    notes = list(prepared.notes)
+    if result.message:
+        notes.append(result.message)
+        warnings.warn(result.message, RateControlWarning, stacklevel=2)
+    return CompressResult(result.data, result.base, strength, result.trials, result.in_range, notes, roi_report)
+
+
+def _parse(data: bytes, model: RoiCodecModel) -> bitstream.RczFile:
+    f = bitstream.unpack(data, model.config.levels, len(model.context.groups))
+    if f.model_id != model.model_id:
+        raise ModelMismatchError(
+            f"file was made by model {f.model_id.hex()}, but the loaded model is {model.model_id.hex()}"
+        )
+    return f
+
+
+def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
+    """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources)."""
+    model = model or load_model()
+    f = _parse(data, model)
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.levels)
+    with torch.inference_mode():
+        try:
+            y_hat = model.decompress_latent(f.z_payload, f.y_payloads, f.latent_shape)
+        except (RuntimeError, ValueError, OverflowError) as exc:
+            raise BitstreamError(f"corrupt file: entropy decoding failed ({exc})") from None
+        x_hat = model.synthesise(y_hat, q)
+    return to_image(x_hat, f.width, f.height, f.mode)
+
+
+def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
+    """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model."""
+    f = bitstream.peek_header(data)["file"]
+    levels = model.config.levels if model is not None else 1 << 16
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, levels)
+    info = {
+        "width": f.width,
+        "height": f.height,
+        "mode": f.mode,
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (f.width * f.height),
+        "base_level": f.base_level,
+        "roi_strength": f.roi_strength,
+        "level_min": float(q.min()),
+        "level_max": float(q.max()),
+        "has_roi": f.importance is not None,
+        "model_id": f.model_id.hex(),
+    }
+    if model is not None:
+        info["model_matches"] = f.model_id == model.model_id
+    return info

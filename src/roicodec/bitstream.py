@@ -1,0 +1,233 @@
+"""The .rcz container: every byte of the format lives in this module (see docs/bitstream.md).
+
+Layout (integers little-endian, ``varint`` = unsigned LEB128, at most 5 bytes):
+
+    magic        4   b"\\x89RCZ"
+    version      1   1
+    model_id     8   first 8 bytes of SHA-256 over the weights (weights.compute_model_id)
+    width        varint  1 .. MAX_SIDE
+    height       varint  1 .. MAX_SIDE
+    mode         1   0 = RGB, 1 = L (grayscale)
+    base_level   2   u16, quality level x 4096 (0 .. (K-1) x 4096)
+    roi_strength 2   i16, quality levels x 256
+    map_length   varint  0 = no importance map (uniform quality)
+    map          map_length bytes: zlib stream of uint8 importance per 16x16 block, 0..16
+    z_length     varint, then z payload (rANS)
+    groups       1   number of latent channel groups G
+    G x (varint length, payload)  rANS stream of each group, anchors then non-anchors
+    crc32        4   CRC-32 (zlib) of every byte before it
+
+The decoder's quality map is q = clamp(base_level + roi_strength * map / 16, 0, K-1)
+at latent resolution, ceil(height/64)*4 x ceil(width/64)*4 blocks.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import BitstreamError
+
+MAGIC = b"\x89RCZ"
+VERSION = 1
+MODEL_ID_BYTES = 8
+MAX_SIDE = 1 << 20
+MAX_PIXELS = 1 << 28
+MODES = ("RGB", "L")
+BASE_SCALE = 4096
+STRENGTH_SCALE = 256
+IMPORTANCE_STEPS = 16
+#: Blocks of the quality map are this many pixels wide; the image is padded to HYPER_STRIDE.
+BLOCK = 16
+HYPER_STRIDE = 64
+
+
+@dataclass
+class RczFile:
+    width: int
+    height: int
+    mode: str
+    model_id: bytes
+    base_level: float  # multiple of 1/BASE_SCALE
+    roi_strength: float  # multiple of 1/STRENGTH_SCALE
+    importance: np.ndarray | None  # uint8 (h_blocks, w_blocks), values 0..IMPORTANCE_STEPS
+    z_payload: bytes
+    y_payloads: list[bytes]
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return latent_shape(self.height, self.width)
+
+
+def latent_shape(height: int, width: int) -> tuple[int, int]:
+    """Latent (quality-map) size for an image: the padded size divided by 16."""
+    ph = -(-height // HYPER_STRIDE) * HYPER_STRIDE
+    pw = -(-width // HYPER_STRIDE) * HYPER_STRIDE
+    return ph // BLOCK, pw // BLOCK
+
+
+def quantise_base(level: float) -> float:
+    return round(level * BASE_SCALE) / BASE_SCALE
+
+
+def quantise_strength(strength: float) -> float:
+    return round(strength * STRENGTH_SCALE) / STRENGTH_SCALE
+
+
+def _varint(n: int) -> bytes:
+    if n < 0 or n >= 1 << 35:
+        raise ValueError("varint out of range")
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+class _Reader:
+    """Bounds-checked reader: every overrun is a BitstreamError, never an IndexError."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise BitstreamError(f"truncated file: {what} runs past the end")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def varint(self, what: str) -> int:
+        n = shift = 0
+        for _ in range(5):
+            (b,) = self.take(1, what)
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+        raise BitstreamError(f"corrupt file: {what} is not a valid length")
+
+
+def pack(f: RczFile, levels: int) -> bytes:
+    """Serialise; validates the fields so an encoder bug cannot write an unreadable file."""
+    if not (1 <= f.width <= MAX_SIDE and 1 <= f.height <= MAX_SIDE):
+        raise ValueError("image size out of range")
+    base = round(f.base_level * BASE_SCALE)
+    strength = round(f.roi_strength * STRENGTH_SCALE)
+    if not 0 <= base <= (levels - 1) * BASE_SCALE:
+        raise ValueError("base level out of range")
+    if not -(1 << 15) <= strength < (1 << 15):
+        raise ValueError("roi strength out of range")
+    out = bytearray(MAGIC)
+    out.append(VERSION)
+    if len(f.model_id) != MODEL_ID_BYTES:
+        raise ValueError("model id must be 8 bytes")
+    out += f.model_id
+    out += _varint(f.width) + _varint(f.height)
+    out.append(MODES.index(f.mode))
+    out += struct.pack("<Hh", base, strength)
+    if f.importance is None:
+        out += _varint(0)
+    else:
+        imp = np.ascontiguousarray(f.importance, dtype=np.uint8)
+        if imp.shape != f.latent_shape or imp.max(initial=0) > IMPORTANCE_STEPS:
+            raise ValueError("importance map has the wrong shape or range")
+        blob = zlib.compress(imp.tobytes(), 9)
+        out += _varint(len(blob)) + blob
+    out += _varint(len(f.z_payload)) + f.z_payload
+    out.append(len(f.y_payloads))
+    for p in f.y_payloads:
+        out += _varint(len(p)) + p
+    out += struct.pack("<I", zlib.crc32(out))
+    return bytes(out)
+
+
+def unpack(data: bytes, levels: int, groups: int) -> RczFile:
+    """Parse and validate every field; raises BitstreamError with a one-line reason."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BitstreamError("expected bytes")
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise BitstreamError("not a .rcz file (bad magic bytes)")
+    if len(data) < len(MAGIC) + 1 + MODEL_ID_BYTES + 4:
+        raise BitstreamError("truncated file: shorter than the fixed header")
+    (stored_crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != stored_crc:
+        raise BitstreamError("corrupt or truncated file: CRC-32 mismatch")
+    r = _Reader(data[:-4])
+    r.take(len(MAGIC), "magic")
+    (version,) = r.take(1, "version")
+    if version != VERSION:
+        raise BitstreamError(f"unsupported .rcz version {version} (this roicodec reads version {VERSION})")
+    model_id = r.take(MODEL_ID_BYTES, "model id")
+    width, height = r.varint("width"), r.varint("height")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
+        raise BitstreamError(f"corrupt file: image size {width}x{height} out of range")
+    (mode_byte,) = r.take(1, "mode")
+    if mode_byte >= len(MODES):
+        raise BitstreamError(f"corrupt file: unknown colour mode {mode_byte}")
+    base, strength = struct.unpack("<Hh", r.take(4, "quality parameters"))
+    if base > (levels - 1) * BASE_SCALE:
+        raise BitstreamError("corrupt file: base quality level out of range")
+    shape = latent_shape(height, width)
+    map_len = r.varint("map length")
+    importance = None
+    if map_len:
+        blob = r.take(map_len, "importance map")
+        d = zlib.decompressobj()
+        try:
+            raw = d.decompress(blob, shape[0] * shape[1] + 1)
+        except zlib.error:
+            raise BitstreamError("corrupt file: importance map does not decompress") from None
+        if len(raw) != shape[0] * shape[1] or not d.eof or d.unconsumed_tail:
+            raise BitstreamError("corrupt file: importance map has the wrong size")
+        importance = np.frombuffer(raw, np.uint8).reshape(shape).copy()
+        if importance.max(initial=0) > IMPORTANCE_STEPS:
+            raise BitstreamError("corrupt file: importance value out of range")
+    z_payload = r.take(r.varint("z length"), "z payload")
+    (n_groups,) = r.take(1, "group count")
+    if n_groups != groups:
+        raise BitstreamError(f"corrupt file: {n_groups} latent groups, model has {groups}")
+    y_payloads = [r.take(r.varint("group length"), "group payload") for _ in range(n_groups)]
+    if r.pos != len(r.data):
+        raise BitstreamError("corrupt file: trailing bytes after the last payload")
+    return RczFile(
+        width=width,
+        height=height,
+        mode=MODES[mode_byte],
+        model_id=model_id,
+        base_level=base / BASE_SCALE,
+        roi_strength=strength / STRENGTH_SCALE,
+        importance=importance,
+        z_payload=z_payload,
+        y_payloads=y_payloads,
+    )
+
+
+def peek_header(data: bytes) -> dict:
+    """Cheap header facts (no model needed) for `roicodec info`."""
+    f = unpack(data, levels=1 << 16, groups=_peek_groups(data))
+    return {"width": f.width, "height": f.height, "mode": f.mode, "model_id": f.model_id.hex(), "file": f}
+
+
+def _peek_groups(data: bytes) -> int:
+    """Group count without knowing the model: walk the header up to it."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise BitstreamError("not a .rcz file (bad magic bytes)")
+    r = _Reader(bytes(data[:-4]) if len(data) >= 4 else b"")
+    try:
+        r.take(len(MAGIC) + 1 + MODEL_ID_BYTES, "header")
+        r.varint("width"), r.varint("height")
+        r.take(5, "mode and quality")
+        r.take(r.varint("map length"), "importance map")
+        r.take(r.varint("z length"), "z payload")
+        (n,) = r.take(1, "group count")
+    except BitstreamError:
+        raise BitstreamError("corrupt or truncated file") from None
+    return n

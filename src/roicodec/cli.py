@@ -1,0 +1,271 @@
+"""The ``roicodec`` command, in the style of cwebp / avifenc: input, -o output, one flag per knob.
+
+Exit status 0 on success, 1 with a one-line message on any error. Outputs are
+written atomically (temporary file + rename), so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from . import __version__
+
+
+def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {directory}")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if data is not None:
+                fh.write(data)
+            else:
+                fmt = _image_format_for(path)
+                image.save(fh, format=fmt)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _image_format_for(path: Path) -> str:
+    from PIL import Image
+
+    ext = path.suffix.lower()
+    Image.init()
+    if ext not in Image.EXTENSION:
+        raise ValueError(f"unknown output image type {ext!r} (use .png, .bmp, .tif, ...)")
+    return Image.EXTENSION[ext]
+
+
+def _cmd_compress(a: argparse.Namespace) -> int:
+    from .api import compress_detailed, load_model
+
+    model = load_model(a.weights)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported below as notes
+        res = compress_detailed(a.input, bpp=a.bpp, size=a.size, quality=a.quality, roi=a.roi,
+                                roi_strength=a.roi_strength, model=model, **_roi_sources(a))
+    out = Path(a.output) if a.output else Path(a.input).with_suffix(".rcz")
+    _atomic_write(out, res.data)
+    from .bitstream import unpack
+
+    f = unpack(res.data, model.config.levels, len(model.context.groups))
+    bpp = 8 * len(res.data) / (f.width * f.height)
+    for note in res.notes:
+        print(f"roicodec: note: {note}", file=sys.stderr)
+    for name, r in res.roi_sources.items():
+        print(f"roicodec: note: ROI source {name} ({r['detector']}) marks {100 * r['coverage']:.1f} % of the image", file=sys.stderr)
+    if not a.quiet:
+        print(f"{out}: {len(res.data)} bytes, {bpp:.4f} bpp, {f.width}x{f.height}, base level {res.base_level:.4f}"
+              f"{', ROI strength %g' % res.roi_strength if f.importance is not None else ''}"
+              f" ({res.trials} trial{'s' if res.trials != 1 else ''}, {time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def _roi_sources(a: argparse.Namespace) -> dict:
+    return {"boxes": a.roi_box or None, "classes": a.roi_classes, "class_weights": a.class_weights,
+            "class_legend": a.class_legend}
+
+
+def _cmd_roi(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import bitstream
+    from .api import compress_detailed, load_model, roi_spec
+    from .images import prepare
+    from .roi import block_importance, build_importance, quality_map
+    from .roi.render import render_roi
+
+    model = load_model(a.weights)
+    prepared = prepare(a.input)
+    spec = roi_spec(a.roi, **_roi_sources(a))
+    if spec.is_empty():
+        raise ValueError("give an ROI source: --roi MASK|auto, --roi-box or --roi-classes")
+    importance, report = build_importance(prepared.rgb, spec)
+    blocks = block_importance(importance)
+    base = 0.0
+    if a.bpp is not None or a.size is not None:
+        base = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=spec, roi_strength=a.roi_strength, model=model).base_level
+    h, w = prepared.rgb.shape[:2]
+    q = quality_map(base, bitstream.quantise_strength(a.roi_strength), blocks, bitstream.latent_shape(h, w), model.config.levels)
+    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), model.config.levels)
+    _atomic_write(Path(a.output), image=image)
+    for name, r in report.items():
+        print(f"{name:<9} {r['detector']:<18} {100 * r['coverage']:5.1f} % of the image")
+    print(f"{a.output}: quality levels {float(q.min()):.2f} .. {float(q.max()):.2f}"
+          f"{'' if a.bpp is not None or a.size is not None else ' above the base level'}; mean importance {float(np.mean(importance)):.3f}")
+    return 0
+
+
+def _cmd_decompress(a: argparse.Namespace) -> int:
+    from .api import decompress, load_model
+
+    data = _read(a.input)
+    t0 = time.perf_counter()
+    image = decompress(data, load_model(a.weights))
+    out = Path(a.output) if a.output else Path(a.input).with_suffix(".png")
+    _atomic_write(out, image=image)
+    if not a.quiet:
+        print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from .api import inspect, load_model
+
+    model = load_model(a.weights)
+    info = inspect(_read(a.input), model)
+    print(f"file        {a.input}")
+    print(f"dimensions  {info['width']}x{info['height']} {info['mode']}")
+    print(f"bytes       {info['bytes']}")
+    print(f"bpp         {info['bpp']:.4f}")
+    print(f"levels      {info['level_min']:.3f} .. {info['level_max']:.3f} (base {info['base_level']:.4f}"
+          f"{', ROI strength %g' % info['roi_strength'] if info['has_roi'] else ', uniform'})")
+    match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
+    print(f"model       {info['model_id']} ({match})")
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .train.loop import TrainConfig, export_checkpoint, train
+
+    if a.export_now:
+        dest = Path(a.out) / "final.safetensors"
+        print(f"{dest}: model {export_checkpoint(a.out, dest).hex()}")
+        return 0
+    if not a.data:
+        raise ValueError("--data is required")
+    cfg = TrainConfig(data=a.data, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
+                      init=a.init, val=a.val, val_every=a.val_every, threads=a.threads,
+                      bf16=None if a.bf16 == "auto" else a.bf16 == "on")
+    print(train(cfg))
+    return 0
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from .evaluate.run import evaluate
+
+    codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
+    print(evaluate(a.images, codecs, a.out, a.limit, reference=a.reference))
+    return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"is a directory: {path}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"roicodec: error: {message} (see roicodec {self.prog.split()[-1] if ' ' in self.prog else ''} --help)".replace("  ", " "), file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="roicodec", description="Learned image codec that spends bits where people look.")
+    p.add_argument("--version", action="version", version=f"roicodec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compress", help="image -> .rcz")
+    c.add_argument("input")
+    c.add_argument("-o", "--output", help="output .rcz (default: input name with .rcz)")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
+    g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
+    g.add_argument("--quality", type=float, help="quality level 0..K-1 (no search)")
+    _add_roi_args(c)
+    c.set_defaults(func=_cmd_compress)
+
+    r = sub.add_parser("roi", help="render the importance and quality map of an image")
+    r.add_argument("input")
+    r.add_argument("-o", "--output", required=True, help="output picture (.png)")
+    gr = r.add_mutually_exclusive_group()
+    gr.add_argument("--bpp", type=float, help="also run rate control to show absolute levels at this rate")
+    gr.add_argument("--size", help="as --bpp, for a file size")
+    _add_roi_args(r)
+    r.set_defaults(func=_cmd_roi)
+
+    d = sub.add_parser("decompress", help=".rcz -> image")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, ...)")
+    d.set_defaults(func=_cmd_decompress)
+
+    i = sub.add_parser("info", help="describe a .rcz file")
+    i.add_argument("input")
+    i.set_defaults(func=_cmd_info)
+
+    t = sub.add_parser("train", help="train or resume a model")
+    t.add_argument("--data", help="folder of training images (required unless --export-now)")
+    t.add_argument("--out", required=True, help="run folder (checkpoint, history, final.safetensors)")
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--crop", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--init", help="start from these safetensors weights (e.g. the shipped model)")
+    t.add_argument("--val", help="validation image folder (e.g. Kodak)")
+    t.add_argument("--val-every", type=int, default=1000)
+    t.add_argument("--threads", type=int)
+    t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
+    t.add_argument("--export-now", action="store_true", help="export the run's current checkpoint and stop")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="R-D comparison with classical codecs (table, JSON, plots)")
+    e.add_argument("--images", required=True)
+    e.add_argument("--codecs", default="roicodec,jpeg,webp,avif,jxl,hevc")
+    e.add_argument("--out", default="eval_results")
+    e.add_argument("--limit", type=int, help="use only the first N images")
+    e.add_argument("--reference", help="extra curve to plot and compare (CompressAI-style JSON, e.g. benchmarks/vtm_kodak.json)")
+    e.set_defaults(func=_cmd_eval)
+
+    for s in (c, d, i, r):
+        s.add_argument("--weights", help="weights file (default: the shipped model)")
+        s.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def _add_roi_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roi", help="ROI mask image (white = important), or 'auto', or 'auto:faces,people,text,saliency'")
+    p.add_argument("--roi-box", action="append", metavar="X,Y,W,H[:WEIGHT]", help="rectangle of importance (repeatable)")
+    p.add_argument("--roi-classes", metavar="LABELS.png", help="integer class-label image")
+    p.add_argument("--class-weights", metavar="ID=W,...", help="importance per class, e.g. 1=1.0,2=0.5,other=0.1")
+    p.add_argument("--class-legend", metavar="FILE", help="class names -> ids (JSON or 'id name' lines)")
+    p.add_argument("--roi-strength", type=float, default=2.0, help="quality levels added at full importance (default 2)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import RoicodecError
+
+    try:
+        return args.func(args)
+    except (RoicodecError, OSError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"roicodec: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("roicodec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

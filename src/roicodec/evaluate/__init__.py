@@ -1,0 +1,1 @@
+"""Measuring roicodec against other codecs: metrics and classical baselines."""

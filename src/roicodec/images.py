@@ -1,0 +1,124 @@
+"""Turning whatever Pillow reads into the RGB tensor the model codes, and back.
+
+Policy (reported to the user through ``PreparedImage.notes``):
+- EXIF orientation is applied, so the decoded image looks as the viewer showed it;
+- grayscale (1, L, I, I;16, F) is coded as gray RGB and decoded as mode L;
+- transparency is composited onto white (the format stores no alpha);
+- 16-bit and float samples are reduced to 8 bits;
+- palette, CMYK, YCbCr, LAB and HSV are converted to RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .bitstream import HYPER_STRIDE, MAX_PIXELS
+from .errors import ImageInputError
+
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
+
+
+@dataclass
+class PreparedImage:
+    rgb: np.ndarray  # uint8 (H, W, 3)
+    mode: str  # "RGB" or "L": what decode gives back
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def open_image(source: str | Path | Image.Image, what: str = "image") -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    try:
+        im = Image.open(source)
+        im.load()
+    except FileNotFoundError:
+        raise ImageInputError(f"{what} not found: {source}") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageInputError(f"cannot read {what} {source}: {exc}") from None
+    return im
+
+
+def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))
+    a = np.asarray(im).astype(np.float64)
+    if im.mode == "F":
+        notes.append("float samples clipped to 0..255 and rounded to 8 bits")
+        return np.clip(np.round(a), 0, 255).astype(np.uint8)
+    # I / I;16 variants: treat as 16-bit data
+    notes.append("16-bit samples reduced to 8 bits")
+    return np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8)
+
+
+def prepare(source: str | Path | Image.Image) -> PreparedImage:
+    im = open_image(source)
+    notes: list[str] = []
+    try:
+        transposed = ImageOps.exif_transpose(im)
+    except Exception:  # a damaged EXIF block must not stop compression
+        transposed, notes = im, ["EXIF orientation unreadable; ignored"]
+    if transposed is not None and transposed is not im:
+        if transposed.size != im.size or im.getexif().get(0x0112, 1) != 1:
+            notes.append("EXIF orientation applied")
+        im = transposed
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise ImageInputError("image is empty")
+    if w * h > MAX_PIXELS:
+        raise ImageInputError(f"image of {w}x{h} pixels exceeds the supported {MAX_PIXELS} pixels")
+
+    has_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im_rgb = Image.alpha_composite(white, rgba).convert("RGB")
+        notes.append("alpha channel composited onto white (.rcz stores no alpha)")
+        gray = im.mode in ("LA", "La")
+        if gray:
+            return PreparedImage(np.repeat(np.asarray(im_rgb.convert("L"))[..., None], 3, axis=2), "L", notes)
+        return PreparedImage(np.asarray(im_rgb), "RGB", notes)
+    if im.mode in GRAY_MODES:
+        g = _to_8bit_gray(im, notes)
+        return PreparedImage(np.repeat(g[..., None], 3, axis=2), "L", notes)
+    if im.mode != "RGB":
+        if im.mode not in ("P", "RGBX"):
+            notes.append(f"{im.mode} converted to RGB")
+        im = im.convert("RGB")
+    return PreparedImage(np.asarray(im), "RGB", notes)
+
+
+def padded_size(h: int, w: int) -> tuple[int, int]:
+    return -(-h // HYPER_STRIDE) * HYPER_STRIDE, -(-w // HYPER_STRIDE) * HYPER_STRIDE
+
+
+def to_padded_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H',W') float, replicate-padded to multiples of 64.
+
+    Replicating the edge keeps the padding smooth and cheap to code, and no border
+    artefact can bleed into the cropped picture.
+    """
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()[None].float().div_(255.0)
+    ph, pw = padded_size(h, w)
+    if (ph, pw) != (h, w):
+        # replicate padding in steps: torch refuses pads larger than the input for 'reflect'
+        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+    return x
+
+
+def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image:
+    """(1,3,H',W') in [0,1] -> cropped PIL image of the original mode."""
+    a = x[0, :, :height, :width].mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    rgb = a.permute(1, 2, 0).contiguous().numpy()
+    im = Image.fromarray(rgb, "RGB")
+    return im.convert("L") if mode == "L" else im

@@ -1,0 +1,206 @@
+"""Channel groups x checkerboard context: parallel entropy model for the latent.
+
+The latent is split into ELIC's uneven groups. Each group is coded in two halves of a
+checkerboard: anchors first, then non-anchors whose parameters also see the decoded
+anchors. A group's Gaussian mean and scale come from the hyperprior and all earlier
+groups. Every step runs over the whole tensor; nothing loops per pixel.
+
+Coding uses CompressAI's GaussianConditional tables and its rANS coder. The parameter
+networks run on the exact integer path (see ``exact.py``) so encoder and decoder derive
+identical CDF indexes and means on any machine. Means live on a 1/256 grid, so the
+dequantised latent ``symbol + mean`` is exact as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.entropy_models import GaussianConditional
+from torch import Tensor, nn
+
+from .exact import ACT_SCALE, ExactConv2d, ExactSequential, from_fixed, to_fixed
+
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+
+
+def elic_groups(m: int) -> list[int]:
+    """ELIC's uneven channel split 16/16/32/64/rest."""
+    groups = [16, 16, 32, 64]
+    if m <= sum(groups):
+        raise ValueError("latent needs more than 128 channels for ELIC groups")
+    return groups + [m - sum(groups)]
+
+
+def checkerboard_mask(h: int, w: int, device=None) -> Tensor:
+    """1 on anchor positions ((i + j) even), 0 elsewhere; shape (1, 1, h, w)."""
+    ii = torch.arange(h, device=device)[:, None]
+    jj = torch.arange(w, device=device)[None, :]
+    return ((ii + jj) % 2 == 0).to(torch.float32)[None, None]
+
+
+def _checkerboard_kernel_mask(c_out: int, c_in: int, k: int) -> Tensor:
+    """Spatial context kernel sees only positions of the other checkerboard colour."""
+    a = torch.arange(k)
+    m = ((a[:, None] + a[None, :]) % 2 == 1).float()
+    return m.expand(c_out, c_in, k, k).clone()
+
+
+@dataclass
+class GroupParams:
+    means: Tensor
+    scales: Tensor
+
+
+class ChannelCheckerboardCoder(nn.Module):
+    """Entropy model of the (gain-scaled) latent given hyperprior features."""
+
+    def __init__(self, m: int, hyper_channels: int, ctx_hidden: int = 128, agg_hidden: int = 256) -> None:
+        super().__init__()
+        self.groups = elic_groups(m)
+        self.channel_ctx = nn.ModuleList()
+        self.spatial_ctx = nn.ModuleList()
+        self.aggregate = nn.ModuleList()
+        prev = 0
+        for c in self.groups:
+            if prev:
+                self.channel_ctx.append(
+                    ExactSequential(
+                        ExactConv2d(prev, ctx_hidden, 3, padding=1),
+                        nn.ReLU(),
+                        ExactConv2d(ctx_hidden, 2 * c, 3, padding=1),
+                    )
+                )
+            self.spatial_ctx.append(
+                ExactSequential(ExactConv2d(c, 2 * c, 5, padding=2, mask=_checkerboard_kernel_mask(2 * c, c, 5)))
+            )
+            n_in = hyper_channels + (2 * c if prev else 0) + 2 * c
+            self.aggregate.append(
+                ExactSequential(
+                    ExactConv2d(n_in, agg_hidden, 1),
+                    nn.ReLU(),
+                    ExactConv2d(agg_hidden, agg_hidden * 3 // 4, 1),
+                    nn.ReLU(),
+                    ExactConv2d(agg_hidden * 3 // 4, 2 * c, 1),
+                )
+            )
+            prev += c
+        scale_table = torch.exp(torch.linspace(torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX)), SCALE_LEVELS))
+        self.gaussian = GaussianConditional(scale_table.tolist())
+        self._tables: tuple[list, list, list] | None = None
+
+    # ------------------------------------------------------------------ training
+    def forward(self, y: Tensor, hyper: Tensor) -> tuple[Tensor, Tensor]:
+        """Float path. Returns (y_hat with straight-through rounding, likelihoods)."""
+        anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device)
+        y_hats, liks = [], []
+        for k, y_k in enumerate(y.split(self.groups, dim=1)):
+            feats = [hyper]
+            if k:
+                feats.append(self.channel_ctx[k - 1](torch.cat(y_hats, dim=1)))
+            # The anchors' own parameters must not see themselves; only the non-anchors
+            # use the spatial context. Anchor positions of the context are zero by
+            # construction of the kernel mask, exactly as in the two-pass decoder.
+            y_anchor_hat = self._ste_round(y_k, *self._params(k, feats, None)) * anchor
+            means, scales = self._params(k, feats, y_anchor_hat)
+            with torch.autocast(device_type=y.device.type, enabled=False):  # likelihoods need fp32
+                _, lik = self.gaussian(y_k.float(), scales.float(), means.float())
+            y_hats.append(self._ste_round(y_k, means, scales))
+            liks.append(lik)
+        return torch.cat(y_hats, dim=1), torch.cat(liks, dim=1)
+
+    @staticmethod
+    def _ste_round(y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        return y + (torch.round(y - means) + means - y).detach()
+
+    def _params(self, k: int, feats: list[Tensor], y_anchor_hat: Tensor | None) -> tuple[Tensor, Tensor]:
+        if y_anchor_hat is None:
+            y_anchor_hat = torch.zeros_like(feats[0][:, : self.groups[k]])
+        sp = self.spatial_ctx[k](y_anchor_hat)
+        out = self.aggregate[k](torch.cat(feats + [sp], dim=1))
+        means, scales = out.chunk(2, dim=1)
+        return means, scales
+
+    # ------------------------------------------------------------------ coding
+    def _coding_tables(self) -> tuple[list, list, list]:
+        if self._tables is None:
+            g = self.gaussian
+            if g._quantized_cdf.numel() == 0:
+                g.update()
+            self._tables = (
+                g._quantized_cdf.tolist(),
+                g._cdf_length.reshape(-1).int().tolist(),
+                g._offset.reshape(-1).int().tolist(),
+            )
+        return self._tables
+
+    def _exact_fixed_part(self, k: int, feats: list[Tensor]) -> Tensor:
+        """First aggregation layer over hyperprior + channel context: the same for both
+        checkerboard passes, so it is computed once per group (integer sums add exactly)."""
+        fixed = torch.cat(feats, dim=1)
+        return self.aggregate[k][0].accumulate(fixed, slice(0, fixed.shape[1]), bias=True)
+
+    def _exact_params(self, k: int, fixed_acc: Tensor, anchor_hat_int: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact integer path: returns (means_int, cdf indexes), both integer-valued."""
+        first = self.aggregate[k][0]
+        sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)
+        acc = fixed_acc + first.accumulate(sp, slice(first.in_channels - sp.shape[1], None), bias=False)
+        out = self.aggregate[k].forward_exact(first.finish(acc, relu=True), start=2)
+        means_int, scales_int = out.chunk(2, dim=1)
+        table = self.gaussian.scale_table.double().to(out.device)
+        # index = number of table entries (all but the last) strictly below the scale,
+        # identical to GaussianConditional.build_indexes but in exact float64.
+        indexes = torch.searchsorted(table[:-1].contiguous(), from_fixed(scales_int).contiguous().view(-1))
+        return means_int, indexes.view_as(scales_int)
+
+    def compress(self, y: Tensor, hyper: Tensor) -> tuple[list[bytes], Tensor]:
+        """y: float latent (1, M, h, w); hyper: exact features. Returns group strings and exact y_hat."""
+        cdfs, lengths, offsets = self._coding_tables()
+        anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device).bool().expand(1, 1, *y.shape[2:])
+        strings, y_hats = [], []
+        for k, y_k in enumerate(y.split(self.groups, dim=1)):
+            y_k = y_k.double()
+            feats = [hyper]
+            if k:
+                feats.append(self.channel_ctx[k - 1].forward_exact(torch.cat(y_hats, dim=1)))
+            fixed = self._exact_fixed_part(k, feats)
+            enc = BufferedRansEncoder()
+            y_hat_int = torch.zeros_like(y_k)
+            for phase, sel in ((0, anchor), (1, ~anchor)):
+                sel_k = sel.expand_as(y_k)
+                means_int, idx = self._exact_params(k, fixed, y_hat_int if phase else torch.zeros_like(y_k))
+                symbols = torch.round(y_k - from_fixed(means_int))
+                enc.encode_with_indexes(
+                    symbols[sel_k].long().tolist(), idx[sel_k].long().tolist(), cdfs, lengths, offsets
+                )
+                y_hat_int = torch.where(sel_k, symbols * ACT_SCALE + means_int, y_hat_int)
+            strings.append(enc.flush())
+            y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
+        return strings, torch.cat(y_hats, dim=1)
+
+    def decompress(self, strings: list[bytes], hyper: Tensor, shape: tuple[int, int]) -> Tensor:
+        """Inverse of compress; returns the exact y_hat in fixed point (float64 integers)."""
+        if len(strings) != len(self.groups):
+            raise ValueError("wrong number of latent groups")
+        cdfs, lengths, offsets = self._coding_tables()
+        h, w = shape
+        anchor = checkerboard_mask(h, w, hyper.device).bool()
+        y_hats: list[Tensor] = []
+        for k, c in enumerate(self.groups):
+            feats = [hyper]
+            if k:
+                feats.append(self.channel_ctx[k - 1].forward_exact(torch.cat(y_hats, dim=1)))
+            fixed = self._exact_fixed_part(k, feats)
+            dec = RansDecoder()
+            dec.set_stream(strings[k])
+            y_hat_int = torch.zeros((1, c, h, w), dtype=torch.float64, device=hyper.device)
+            for phase, sel in ((0, anchor), (1, ~anchor)):
+                sel_k = sel.expand_as(y_hat_int)
+                means_int, idx = self._exact_params(k, fixed, y_hat_int)
+                values = dec.decode_stream(idx[sel_k].long().tolist(), cdfs, lengths, offsets)
+                symbols = torch.zeros_like(y_hat_int)
+                symbols[sel_k] = torch.tensor(values, dtype=torch.float64, device=hyper.device)
+                y_hat_int = torch.where(sel_k, symbols * ACT_SCALE + means_int, y_hat_int)
+            y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
+        return torch.cat(y_hats, dim=1)

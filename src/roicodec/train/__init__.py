@@ -1,0 +1,1 @@
+"""Training: data, losses and the resumable loop behind `roicodec train`."""

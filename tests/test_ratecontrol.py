@@ -1,0 +1,88 @@
+import math
+import warnings
+
+import pytest
+
+import roicodec
+from roicodec.errors import BudgetError, RateControlWarning
+from roicodec.ratecontrol import parse_size, search_base_level
+
+from .conftest import synthetic_image
+
+
+def test_parse_size_units():
+    assert parse_size("30000") == 30000
+    assert parse_size("30KB") == 30000
+    assert parse_size("30kb") == 30000
+    assert parse_size("30KiB") == 30720
+    assert parse_size("1.5MB") == 1_500_000
+    assert parse_size(1234) == 1234
+    for bad in ("", "abc", "-3KB", "0", "12 parsecs"):
+        with pytest.raises(BudgetError):
+            parse_size(bad)
+
+
+def fake_encoder(a=400.0, rate=0.4):
+    calls = []
+
+    def encode(level):
+        calls.append(level)
+        return b"x" * int(a * math.exp(rate * level * 1.7) + 37 * math.sin(level * 50) ** 2)
+
+    return encode, calls
+
+
+@pytest.mark.parametrize("budget", [450, 1000, 3000, 7000])
+def test_search_lands_within_one_percent_below(budget):
+    encode, calls = fake_encoder()
+    res = search_base_level(encode, budget, 7.0)
+    assert res.in_range
+    assert budget * 0.99 <= len(res.data) <= budget
+    assert len(calls) <= 12
+
+
+def test_search_reports_out_of_range():
+    encode, _ = fake_encoder()
+    low = search_base_level(encode, 100, 7.0)
+    assert not low.in_range and low.base == 0 and "below" in low.message
+    high = search_base_level(encode, 10**9, 7.0)
+    assert not high.in_range and high.base == 7.0 and "above" in high.message
+
+
+@pytest.mark.parametrize("position", [0.15, 0.5, 0.85])
+def test_real_budgets_are_respected(model, position):
+    im = synthetic_image(160, 96, seed=2)
+    smallest = len(roicodec.compress(im, quality=0, model=model))
+    largest = len(roicodec.compress(im, quality=model.config.levels - 1, model=model))
+    budget = int(smallest * (largest / smallest) ** position)  # inside the model's range for this image
+    bpp = 8 * budget / (160 * 96)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RateControlWarning)
+        res = roicodec.compress_detailed(im, bpp=(budget + 0.5) * 8 / (160 * 96), model=model)
+    assert budget * 0.99 <= len(res.data) <= budget, (bpp, len(res.data))
+    assert roicodec.decompress(res.data, model).size == (160, 96)
+
+
+def test_size_budget_is_respected(model, card):
+    smallest = len(roicodec.compress(card, quality=0, model=model))
+    largest = len(roicodec.compress(card, quality=model.config.levels - 1, model=model))
+    spec = f"{(smallest * largest) ** 0.5 / 1024:.2f}KiB"
+    budget = parse_size(spec)
+    res = roicodec.compress_detailed(card, size=spec, model=model)
+    assert budget * 0.99 <= len(res.data) <= budget
+
+
+def test_budget_below_range_warns_and_gives_smallest_file(model, card):
+    with pytest.warns(RateControlWarning, match="below"):
+        res = roicodec.compress_detailed(card, size=20, model=model)
+    assert res.base_level == 0 and not res.in_range
+    assert len(res.data) == len(roicodec.compress(card, quality=0, model=model))
+
+
+def test_exactly_one_target_is_required(model, card):
+    with pytest.raises(BudgetError):
+        roicodec.compress(card, model=model)
+    with pytest.raises(BudgetError):
+        roicodec.compress(card, bpp=0.5, quality=3, model=model)
+    with pytest.raises(BudgetError):
+        roicodec.compress(card, quality=99, model=model)

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+import roicodec
+from roicodec.errors import ImageInputError
+from roicodec.roi import block_importance, load_mask
+
+from .conftest import synthetic_image
+
+
+def _psnr(a, b, sel):
+    d = (np.asarray(a, float) - np.asarray(b, float))[sel]
+    return 10 * np.log10(255**2 / max(np.mean(d**2), 1e-9))
+
+
+def test_mask_moves_quality_into_the_roi_at_equal_size(model):
+    im = synthetic_image(256, 192, seed=7, noise=1.5)
+    mask = np.zeros((192, 256), np.float32)
+    mask[48:144, 64:160] = 1.0
+    # a budget in the lower part of the model's range, where raising the ROI has headroom
+    smallest = len(roicodec.compress(im, quality=0, roi=mask, roi_strength=3, model=model))
+    largest = len(roicodec.compress(im, quality=model.config.levels - 1, model=model))
+    budget = int(smallest * (largest / smallest) ** 0.3)
+    plain = roicodec.compress_detailed(im, size=budget, model=model)
+    roi = roicodec.compress_detailed(im, size=budget, roi=mask, roi_strength=3, model=model)
+    assert len(roi.data) <= budget and len(plain.data) <= budget
+    assert abs(len(roi.data) - len(plain.data)) <= 0.02 * budget
+    inside = mask > 0.5
+    a = roicodec.decompress(plain.data, model)
+    b = roicodec.decompress(roi.data, model)
+    assert _psnr(b, im, inside) > _psnr(a, im, inside) + 0.5
+    assert _psnr(b, im, ~inside) < _psnr(a, im, ~inside)
+    info = roicodec.inspect(roi.data, model)
+    assert info["has_roi"] and info["level_max"] > info["level_min"]
+
+
+def test_mask_from_png_and_resize(tmp_path):
+    m = Image.new("L", (50, 40), 0)
+    m.paste(255, (10, 10, 30, 30))
+    path = tmp_path / "m.png"
+    m.save(path)
+    a = load_mask(path, (100, 80))
+    assert a.shape == (80, 100) and a.max() == 1.0 and a.min() == 0.0
+    with pytest.raises(ImageInputError, match="aspect"):
+        load_mask(path, (100, 30))
+
+
+def test_mask_array_validation():
+    with pytest.raises(ImageInputError):
+        load_mask(np.full((4, 4), 2.0), (4, 4))
+
+
+def test_block_importance_is_quantised_and_padded():
+    imp = np.zeros((70, 100), np.float32)
+    imp[:, :50] = 1
+    b = block_importance(imp)
+    assert b.shape == (8, 8) and b.dtype == np.uint8
+    assert b.max() == 16 and b[:, -1].max() == 0

@@ -1,0 +1,46 @@
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from roicodec.weights import RoiCodecWeights, WeightsError, compute_model_id, load_model, read_metadata
+
+
+def test_shipped_weights_describe_themselves():
+    info = read_metadata(RoiCodecWeights.DEFAULT.value.path)
+    assert len(bytes.fromhex(info["model_id"])) == 8
+    assert info["config"]["levels"] >= 2
+    meta = info["meta"]
+    for key in ("architecture", "training_steps", "training_data", "lambda_range"):
+        assert key in meta
+    assert RoiCodecWeights.DEFAULT.value.path.stat().st_size < 50 * 1024 * 1024
+
+
+def test_model_id_covers_every_tensor():
+    state = {"a": torch.zeros(3), "b": torch.ones(2, 2)}
+    base = compute_model_id(state)
+    state["b"][0, 0] = 1.0000001
+    assert compute_model_id(state) != base
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    src = RoiCodecWeights.DEFAULT.value.path
+    from safetensors import safe_open
+
+    with safe_open(str(src), framework="pt") as f:
+        md = f.metadata()
+    state = load_file(str(src))
+    name = next(k for k in state if k.endswith("weight"))
+    state[name] = state[name] + 1e-3
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata=md)
+    with pytest.raises(WeightsError, match="model id"):
+        load_model(bad)
+
+
+def test_missing_or_foreign_weights(tmp_path):
+    with pytest.raises(WeightsError):
+        load_model(tmp_path / "none.safetensors")
+    p = tmp_path / "x.safetensors"
+    save_file({"w": torch.zeros(1)}, str(p))
+    with pytest.raises(WeightsError):
+        load_model(p)
