@@ -24,6 +24,13 @@ def synthetic_image(width: int, height: int, seed: int = 0, noise: float = 6.0) 
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
 
 
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch, tmp_path_factory):
+    """Tests never download: an empty weights cache, and downloads switched off."""
+    monkeypatch.setenv("ROICODEC_HOME", str(tmp_path_factory.mktemp("roicodec_home")))
+    monkeypatch.setenv("ROICODEC_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def model():
     return roicodec.load_model()
