@@ -1,34 +1,72 @@
 """Write measured Kodak figures into the shipped weights' metadata (tensors, hence the model id, unchanged).
 
-    python benchmarks/annotate_weights.py docs/kodak_bench.json [docs/eval_kodak/roicodec.json]
+    python benchmarks/annotate_weights.py --bench docs/kodak_bench.json --rd docs/eval_kodak/roicodec.json \
+        --rate-curve ../shared/data/kodak
+
+--rate-curve measures the model's bpp at every integer level (geometric mean over the
+images, real encodes) and stores it as ``rate_curve_bpp``: the rate control starts its
+search from it. Measure it on photos the model will typically see; it only sets the
+first guess, never the result.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
-import sys
 import tempfile
+from pathlib import Path
 
 from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
-from roicodec.weights import RoiCodecWeights, compute_model_id, read_metadata
+import roicodec
+from roicodec.images import prepare
+from roicodec.weights import RoiCodecWeights, compute_model_id, load_model, read_metadata
+
+
+def measure_rate_curve(folder: str) -> list[float]:
+    model = load_model()
+    levels = model.config.levels
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    log_sum = [0.0] * levels
+    for p in tqdm(paths, desc="rate curve"):
+        image = prepare(str(p))
+        pixels = image.size[0] * image.size[1]
+        for k in range(levels):
+            n = len(roicodec.compress(image, quality=k, model=model))
+            log_sum[k] += math.log(8 * n / pixels)
+    return [round(math.exp(s / len(paths)), 5) for s in log_sum]
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench", help="kodak_bench.py JSON (rate control at 0.25 bpp)")
+    ap.add_argument("--rd", help="roicodec's results JSON from `roicodec eval`")
+    ap.add_argument("--rate-curve", metavar="DIR", help="measure bpp per level on these images")
+    args = ap.parse_args()
+
     path = RoiCodecWeights.DEFAULT.value.path
     info = read_metadata(path)
     meta = info["meta"]
-    bench = json.loads(open(sys.argv[1]).read())["summary"]
-    meta["kodak"] = {"rate_control_0.25bpp": {k: bench[k] for k in (
-        "mean_bpp", "worst_rel_error", "mean_psnr_rgb", "mean_encode_s", "mean_decode_s", "peak_rss_mib")},
-        "command": "python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25"}
-    if len(sys.argv) > 2:
-        rd = json.loads(open(sys.argv[2]).read())["results"]
-        meta["kodak"]["rd_curve"] = {"bpp": rd["bpp"], "psnr-rgb": rd["psnr-rgb"], "ms-ssim": rd["ms-ssim"],
-                                     "command": "roicodec eval --images ../shared/data/kodak"}
+    kodak = meta.setdefault("kodak", {})
+    if args.bench:
+        bench = json.loads(open(args.bench).read())["summary"]
+        kodak["rate_control_0.25bpp"] = {k: bench[k] for k in (
+            "mean_bpp", "worst_rel_error", "mean_psnr_rgb", "mean_encode_s", "max_encode_s", "mean_decode_s",
+            "peak_rss_mib") if k in bench}
+        kodak["rate_control_0.25bpp"]["command"] = "python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25"
+    if args.rd:
+        rd = json.loads(open(args.rd).read())["results"]
+        kodak["rd_curve"] = {"bpp": rd["bpp"], "psnr-rgb": rd["psnr-rgb"], "ms-ssim": rd["ms-ssim"],
+                             "command": "roicodec eval --images ../shared/data/kodak"}
+    if args.rate_curve:
+        meta["rate_curve_bpp"] = measure_rate_curve(args.rate_curve)
+        print("rate curve (bpp per level):", meta["rate_curve_bpp"])
     state = load_file(str(path))
-    assert compute_model_id(state).hex() == info["model_id"]
+    if compute_model_id(state).hex() != info["model_id"]:
+        raise SystemExit("weights file is inconsistent: its tensors do not match its model id")
     md = {"format": "roicodec-weights-1", "model_id": info["model_id"], "config": json.dumps(info["config"]),
           "meta": json.dumps(meta, sort_keys=True)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -5,7 +5,7 @@ import pytest
 
 import roicodec
 from roicodec.errors import BudgetError, RateControlWarning
-from roicodec.ratecontrol import parse_size, search_base_level
+from roicodec.ratecontrol import RateCurve, parse_size, search_base_level
 
 from .conftest import synthetic_image
 
@@ -39,6 +39,37 @@ def test_search_lands_within_one_percent_below(budget):
     assert res.in_range
     assert budget * 0.99 <= len(res.data) <= budget
     assert len(calls) <= 12
+
+
+def test_rate_curve_inverts_and_is_monotone():
+    curve = RateCurve([0.1, 0.16, 0.15, 0.3, 0.38, 0.49, 0.63, 0.81], pixels=768 * 512)  # one dip is ironed out
+    assert all(b > a for a, b in zip(curve.logs, curve.logs[1:]))
+    for level in (0.0, 0.4, 2.5, 6.99, 7.0):
+        assert curve.inverse(curve.at(level)) == pytest.approx(level, abs=1e-9)
+    assert curve.inverse(-1e9) == 0.0 and curve.inverse(1e9) == 7.0
+
+
+@pytest.mark.parametrize("offset", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("position", [0.7, 3.3, 6.2])
+def test_a_measured_curve_needs_fewer_trials(offset, position):
+    """Images differ from the model's typical curve by an offset; the curve search absorbs it."""
+    bpp = [0.1 * math.exp(0.45 * k - 0.02 * k * k) for k in range(8)]
+    pixels = 40000
+    curve = RateCurve(bpp, pixels)
+
+    def encode(level):
+        calls.append(level)
+        return b"x" * int(offset * math.exp(curve.at(level)) + 3 * math.sin(level * 50) ** 2)
+
+    calls: list[float] = []
+    budget = int(offset * math.exp(curve.at(position)))
+    res = search_base_level(encode, budget, 7.0, curve)
+    with_curve = len(calls)
+    assert res.in_range and budget * 0.99 <= len(res.data) <= budget
+    calls = []
+    search_base_level(encode, budget, 7.0)
+    assert with_curve <= 4
+    assert with_curve <= len(calls)
 
 
 def test_search_reports_out_of_range():

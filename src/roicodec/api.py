@@ -15,7 +15,7 @@ from . import bitstream
 from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning
 from .images import PreparedImage, prepare, to_image, to_padded_tensor
 from .model import RoiCodecModel
-from .ratecontrol import parse_size, search_base_level
+from .ratecontrol import RateCurve, parse_size, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, quality_map
 from .weights import load_model as _load_weights
 
@@ -145,12 +145,20 @@ def compress_detailed(
         if budget is None:
             base = bitstream.quantise_base(float(quality))
             return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
-        result = search_base_level(encode, budget, float(levels - 1))
+        result = search_base_level(encode, budget, float(levels - 1), rate_curve(model, w * h))
     notes = list(prepared.notes)
     if result.message:
         notes.append(result.message)
         warnings.warn(result.message, RateControlWarning, stacklevel=2)
     return CompressResult(result.data, result.base, strength, result.trials, result.in_range, notes, roi_report)
+
+
+def rate_curve(model: RoiCodecModel, pixels: int) -> RateCurve | None:
+    """The model's measured bpp-per-level curve (weights metadata), if it ships one."""
+    bpp = getattr(model, "weights_meta", {}).get("rate_curve_bpp")
+    if not bpp or len(bpp) != model.config.levels:
+        return None
+    return RateCurve([float(b) for b in bpp], pixels)
 
 
 def _parse(data: bytes, model: RoiCodecModel) -> bitstream.RczFile:

@@ -2,10 +2,11 @@
 
 The analysis transform runs once; each trial re-runs only the gain, hyperprior,
 entropy parameters and rANS (``encode(base)``), and gives the *real* file size, so
-the chosen file is never over budget. Bits grow monotonically and roughly
-exponentially with the base level (one level ~ one doubling of lambda), so a secant
-search on log(size) brackets the budget in a few trials; regula falsi (Illinois)
-then closes in until the file is within 1 % below the budget.
+the chosen file is never over budget. Bits grow monotonically with the base level,
+along a curve that is nearly the same for every image up to an offset (the model's
+measured curve ships in its weights), so a search on that curve brackets the budget
+in a few trials; regula falsi (Illinois) then closes in until the file is within
+1 % below the budget.
 """
 
 from __future__ import annotations
@@ -51,8 +52,59 @@ class RateResult:
     message: str | None = None
 
 
-def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: float, start: float | None = None) -> RateResult:
-    """Largest-file search for size <= budget; stops within TOLERANCE below budget."""
+class RateCurve:
+    """A model's typical log(bytes) against base level, for one image size.
+
+    Bits grow with the level in nearly the same way for every image; images differ
+    mostly by an offset. Searching on this curve (shifted by what the trials measure)
+    instead of on the level itself makes the first guess close and the secant steps
+    nearly linear, so rate control needs fewer real encodes.
+    """
+
+    def __init__(self, bpp_at_levels: list[float], pixels: int) -> None:
+        if len(bpp_at_levels) < 2 or min(bpp_at_levels) <= 0:
+            raise ValueError("a rate curve needs a positive bpp for at least two levels")
+        logs = [math.log(b * pixels / 8) for b in bpp_at_levels]
+        for i in range(1, len(logs)):  # strictly increasing, so the inverse exists
+            logs[i] = max(logs[i], logs[i - 1] + 0.01)
+        self.logs = logs
+        self.max_level = float(len(logs) - 1)
+
+    @classmethod
+    def default(cls, levels: int, pixels: int) -> "RateCurve":
+        """Used when the weights carry no measured curve: 0.1 bpp at level 0, INITIAL_SLOPE per level."""
+        return cls([0.1 * math.exp(INITIAL_SLOPE * k) for k in range(levels)], pixels)
+
+    def at(self, level: float) -> float:
+        level = min(max(level, 0.0), self.max_level)
+        k = min(int(level), len(self.logs) - 2)
+        f = level - k
+        return self.logs[k] * (1 - f) + self.logs[k + 1] * f
+
+    def inverse(self, value: float) -> float:
+        """Level whose expected log(bytes) is value, clamped to the level range."""
+        if value <= self.logs[0]:
+            return 0.0
+        if value >= self.logs[-1]:
+            return self.max_level
+        k = max(i for i in range(len(self.logs) - 1) if self.logs[i] <= value)
+        return k + (value - self.logs[k]) / (self.logs[k + 1] - self.logs[k])
+
+
+def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: float,
+                      curve: RateCurve | None = None) -> RateResult:
+    """Largest-file search for size <= budget; stops within TOLERANCE below budget.
+
+    The search runs in u = curve.at(level) (expected log bytes), where the measured
+    log(size) is close to u + offset: curve-shifted guesses until the budget is
+    bracketed, then Illinois regula falsi inside the bracket.
+    """
+    target = math.log(budget * (1 - TOLERANCE / 2))
+    if curve is None:
+        curve = RateCurve.default(int(round(max_level)) + 1, pixels=1)
+        level = max_level / 2  # the default curve knows the shape, not the size
+    else:
+        level = min(curve.inverse(target), max_level)
     cache: dict[int, bytes] = {}
 
     def trial(level: float) -> tuple[float, int]:
@@ -66,12 +118,11 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: 
 
     lo: tuple[float, int] | None = None  # feasible (size <= budget)
     hi: tuple[float, int] | None = None  # infeasible
-    level = max_level / 2 if start is None else start
-    prev: tuple[float, int] | None = None
-    step_slope = INITIAL_SLOPE
+    prev: tuple[float, float] | None = None  # (u, log size) of the previous trial
     illinois_side = 0
     for _ in range(MAX_TRIALS):
         level, size = trial(level)
+        u, f = curve.at(level), math.log(size)
         if size <= budget:
             if lo is None or level > lo[0]:
                 lo = (level, size)
@@ -87,23 +138,26 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: 
         if hi is None and level >= max_level:
             return done(level, False, f"the budget of {budget} bytes is above this model's range for this image; "
                                       f"the largest file is {size} bytes")
-        target = math.log(budget * (1 - TOLERANCE / 2))
         if lo is not None and hi is not None:
-            # Illinois regula falsi on log(size), bracket kept
+            # Illinois regula falsi on log(size) against u, bracket kept
+            ul, uh = curve.at(lo[0]), curve.at(hi[0])
             fl, fh = math.log(lo[1]) - target, math.log(hi[1]) - target
             if illinois_side == 1:
                 fh /= 2
             elif illinois_side == -1:
                 fl /= 2
-            nxt = lo[0] + (hi[0] - lo[0]) * (-fl) / (fh - fl) if fh != fl else (lo[0] + hi[0]) / 2
-            nxt = min(max(nxt, lo[0] + (hi[0] - lo[0]) * 0.02), hi[0] - (hi[0] - lo[0]) * 0.02)
+            nxt_u = ul + (uh - ul) * (-fl) / (fh - fl) if fh != fl else (ul + uh) / 2
+            nxt_u = min(max(nxt_u, ul + (uh - ul) * 0.02), uh - (uh - ul) * 0.02)
+            nxt = curve.inverse(nxt_u)
+            nxt = min(max(nxt, lo[0] + 1.0 / BASE_SCALE), hi[0] - 1.0 / BASE_SCALE)
             illinois_side = 1 if size <= budget else -1
         else:
-            if prev is not None and prev[0] != level and prev[1] != size:
-                step_slope = max((math.log(size) - math.log(prev[1])) / (level - prev[0]), 0.05)
-            nxt = level + (target - math.log(size)) / step_slope
-            nxt = min(max(nxt, level - 3.0, 0.0), level + 3.0, max_level)
-        prev = (level, size)
+            slope = 1.0  # on the curve, log(size) - u is nearly constant
+            if prev is not None and prev[0] != u and prev[1] != f:
+                slope = min(max((f - prev[1]) / (u - prev[0]), 0.25), 4.0)
+            nxt = curve.inverse(u + (target - f) / slope)
+            nxt = min(max(nxt, level - 3.0), level + 3.0)
+        prev = (u, f)
         level = nxt
     if lo is None:
         raise BudgetError("rate control failed to find a file within the budget")
