@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--bench", help="kodak_bench.py JSON (rate control at 0.25 bpp)")
     ap.add_argument("--rd", help="roicodec's results JSON from `roicodec eval`")
     ap.add_argument("--rate-curve", metavar="DIR", help="measure bpp per level on these images")
+    ap.add_argument("--training-command", help="how the weights were trained (free text, kept in the metadata)")
     args = ap.parse_args()
 
     path = RoiCodecWeights.DEFAULT.value.path
@@ -61,6 +62,8 @@ def main() -> None:
         rd = json.loads(open(args.rd).read())["results"]
         kodak["rd_curve"] = {"bpp": rd["bpp"], "psnr-rgb": rd["psnr-rgb"], "ms-ssim": rd["ms-ssim"],
                              "command": "roicodec eval --images ../shared/data/kodak"}
+    if args.training_command:
+        meta["training_command"] = args.training_command
     if args.rate_curve:
         meta["rate_curve_bpp"] = measure_rate_curve(args.rate_curve)
         print("rate curve (bpp per level):", meta["rate_curve_bpp"])

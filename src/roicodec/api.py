@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -132,13 +132,14 @@ def compress_detailed(
     with torch.inference_mode():
         y = model.analyse(to_padded_tensor(prepared.rgb))
 
-        def encode(base: float) -> bytes:
+        def encode(base: float, roi_strength: float | None = None) -> bytes:
             base = bitstream.quantise_base(base)
-            q = quality_map(base, strength, blocks, shape, levels)
+            s = strength if roi_strength is None else bitstream.quantise_strength(roi_strength)
+            q = quality_map(base, s, blocks, shape, levels)
             code = model.compress_latent(y, q)
             f = bitstream.RczFile(
                 width=w, height=h, mode=prepared.mode, model_id=model.model_id, base_level=base,
-                roi_strength=strength, importance=blocks, z_payload=code.z_string, y_payloads=code.y_strings,
+                roi_strength=s, importance=blocks if s else None, z_payload=code.z_string, y_payloads=code.y_strings,
             )
             return bitstream.pack(f, levels)
 
@@ -146,6 +147,15 @@ def compress_detailed(
             base = bitstream.quantise_base(float(quality))
             return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
         result = search_base_level(encode, budget, float(levels - 1), rate_curve(model, w * h))
+        if not result.in_range and result.base == 0 and strength > 0:
+            # Below the range with the background already at level 0: keep the file in
+            # budget by lowering the ROI's lift instead (size grows with the strength).
+            lifted = search_base_level(lambda st: encode(0.0, st), budget, strength)
+            if len(lifted.data) <= budget and lifted.base > 0:
+                result = replace(lifted, base=0.0, in_range=True, message=(
+                    f"the budget is below the range at ROI strength {strength:g}; the ROI strength was lowered "
+                    f"to {bitstream.quantise_strength(lifted.base):g} to fit it"))
+                strength = bitstream.quantise_strength(lifted.base)
     notes = list(prepared.notes)
     if result.message:
         notes.append(result.message)
