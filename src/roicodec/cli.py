@@ -151,7 +151,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         raise ValueError("--data is required")
     cfg = TrainConfig(data=a.data, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       init=a.init, val=a.val, val_every=a.val_every, threads=a.threads,
-                      bf16=None if a.bf16 == "auto" else a.bf16 == "on")
+                      bf16=None if a.bf16 == "auto" else a.bf16 == "on", synthetic_text=a.synthetic_text)
     print(train(cfg))
     return 0
 
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--threads", type=int)
     t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
+    t.add_argument("--synthetic-text", type=float, default=0.1, metavar="FRACTION",
+                   help="fraction of crops that are drawn documents/screenshots (default 0.1)")
     t.add_argument("--export-now", action="store_true", help="export the run's current checkpoint and stop")
     t.set_defaults(func=_cmd_train)
 

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from .synthetic import synthetic_page
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
 
@@ -27,11 +29,14 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 class CropSampler:
-    """Random crops (scale in [min_scale, 1] of the source, then resized) with flips."""
+    """Random crops (scale in [min_scale, 1] of the source, then resized) with flips;
+    a ``synthetic_fraction`` of them are drawn documents/screenshots instead."""
 
-    def __init__(self, root: str | Path, crop: int, min_scale: float = 0.5, seed: int = 0) -> None:
+    def __init__(self, root: str | Path, crop: int, min_scale: float = 0.5, seed: int = 0,
+                 synthetic_fraction: float = 0.0) -> None:
         self.crop = crop
         self.min_scale = min_scale
+        self.synthetic_fraction = synthetic_fraction
         self.rng = np.random.default_rng(seed)
         self.images: list[np.ndarray] = []
         for p in tqdm(list_images(root), desc="loading training images", leave=False):
@@ -44,6 +49,9 @@ class CropSampler:
     def sample(self, batch: int) -> torch.Tensor:
         out = np.empty((batch, self.crop, self.crop, 3), np.uint8)
         for b in range(batch):
+            if self.synthetic_fraction and self.rng.random() < self.synthetic_fraction:
+                out[b] = synthetic_page(self.crop, self.rng)
+                continue
             im = self.images[self.rng.integers(len(self.images))]
             h, w = im.shape[:2]
             lo = max(self.min_scale, self.crop / min(h, w))

@@ -42,6 +42,7 @@ class TrainConfig:
     ckpt_every: int = 200
     bf16: bool | None = None  # None: use it when the CPU has native bf16
     threads: int | None = None
+    synthetic_text: float = 0.1  # fraction of crops that are drawn documents/screenshots
 
 
 def cpu_has_native_bf16() -> bool:
@@ -127,7 +128,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         rng = np.random.default_rng(cfg.seed + step)
         print(f"resumed from {ckpt_path} at step {step}")
 
-    sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step)
+    sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
     val = _load_val(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
     levels = model_config.levels

@@ -20,7 +20,12 @@ def rate_distortion_loss(model: RoiCodecModel, out: dict, x: Tensor, q: Tensor) 
     n, _, h, w = x.shape
     bpp = bits_per_pixel(out["likelihoods"], n * h * w)
     lam = model.lmbda(F.interpolate(q, scale_factor=LATENT_STRIDE, mode="nearest"))
-    se = (out["x_hat"].float() - x).pow(2).mean(dim=1, keepdim=True)
+    # The decoder's output is clamped to [0, 1]; score the clamped image so that
+    # overshooting white paper or black ink costs nothing (no grey paper), while the
+    # gradient still flows straight through to pull back overshoots that are wrong.
+    x_hat = out["x_hat"].float()
+    x_hat = x_hat + (x_hat.clamp(0, 1) - x_hat).detach()
+    se = (x_hat - x).pow(2).mean(dim=1, keepdim=True)
     distortion = (lam * (255.0**2) * se).mean()
     mse = se.mean()
     return {
