@@ -26,18 +26,20 @@ from roicodec.images import prepare
 from roicodec.weights import RoiCodecWeights, compute_model_id, load_model, read_metadata
 
 
-def measure_rate_curve(folder: str) -> list[float]:
+def measure_rate_curve(folder: str) -> tuple[list[float], float]:
+    """Geometric-mean bpp at each integer level from the model's lowest to its highest."""
     model = load_model()
-    levels = model.config.levels
+    first = math.ceil(model.config.min_level)
+    levels = list(range(first, model.config.levels))
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
-    log_sum = [0.0] * levels
+    log_sum = [0.0] * len(levels)
     for p in tqdm(paths, desc="rate curve"):
         image = prepare(str(p))
         pixels = image.size[0] * image.size[1]
-        for k in range(levels):
+        for i, k in enumerate(levels):
             n = len(roicodec.compress(image, quality=k, model=model))
-            log_sum[k] += math.log(8 * n / pixels)
-    return [round(math.exp(s / len(paths)), 5) for s in log_sum]
+            log_sum[i] += math.log(8 * n / pixels)
+    return [round(math.exp(s / len(paths)), 5) for s in log_sum], float(first)
 
 
 def main() -> None:
@@ -65,8 +67,8 @@ def main() -> None:
     if args.training_command:
         meta["training_command"] = args.training_command
     if args.rate_curve:
-        meta["rate_curve_bpp"] = measure_rate_curve(args.rate_curve)
-        print("rate curve (bpp per level):", meta["rate_curve_bpp"])
+        meta["rate_curve_bpp"], meta["rate_curve_min_level"] = measure_rate_curve(args.rate_curve)
+        print(f"rate curve (bpp per level from {meta['rate_curve_min_level']:g}):", meta["rate_curve_bpp"])
     state = load_file(str(path))
     if compute_model_id(state).hex() != info["model_id"]:
         raise SystemExit("weights file is inconsistent: its tensors do not match its model id")

@@ -95,3 +95,27 @@ def test_pack_refuses_invalid_fields():
     f.base_level = 9.0
     with pytest.raises(ValueError):
         pack(f, LEVELS)
+
+
+def test_levels_below_zero_roundtrip_only_for_models_that_have_them():
+    f = sample()
+    f.base_level = -1.75
+    data = pack(f, LEVELS, min_level=-2.0)
+    assert unpack(data, LEVELS, GROUPS, min_level=-2.0).base_level == -1.75
+    with pytest.raises(BitstreamError, match="base quality level"):
+        unpack(data, LEVELS, GROUPS)  # a model without levels below 0 refuses the file
+    f.base_level = -2.25
+    with pytest.raises(ValueError):
+        pack(f, LEVELS, min_level=-2.0)
+
+
+def test_files_from_before_min_level_read_the_same():
+    """The base level used to be written as u16; every valid old value reads unchanged as i16."""
+    f = sample()
+    f.base_level = 7.0
+    data = bytearray(pack(f, LEVELS))
+    header = data[: data.index(struct.pack("<hh", 7 * bitstream.BASE_SCALE, 448)) + 4]
+    old = bytes(header[:-4]) + struct.pack("<Hh", 7 * bitstream.BASE_SCALE, 448) + bytes(data[len(header):-4])
+    old += struct.pack("<I", zlib.crc32(old))
+    assert old == bytes(data)
+    assert unpack(old, LEVELS, GROUPS).base_level == 7.0

@@ -117,3 +117,24 @@ def test_exactly_one_target_is_required(model, card):
         roicodec.compress(card, bpp=0.5, quality=3, model=model)
     with pytest.raises(BudgetError):
         roicodec.compress(card, quality=99, model=model)
+
+
+def test_search_goes_below_level_zero_when_the_model_allows_it():
+    encode, calls = fake_encoder()
+    smallest_at_zero = len(encode(0.0))
+    budget = int(smallest_at_zero * 0.6)
+    old = search_base_level(encode, budget, 7.0)
+    assert not old.in_range and old.base == 0.0
+    new = search_base_level(encode, budget, 7.0, min_level=-2.0)
+    assert new.in_range and -2.0 <= new.base < 0 and budget * 0.99 <= len(new.data) <= budget
+    floor = search_base_level(encode, 10, 7.0, min_level=-2.0)
+    assert not floor.in_range and floor.base == -2.0 and "below" in floor.message
+
+
+def test_rate_curve_with_levels_below_zero():
+    curve = RateCurve([0.03, 0.05, 0.08, 0.12, 0.2], pixels=10000, min_level=-2.0)
+    assert (curve.min_level, curve.max_level) == (-2.0, 2.0)
+    for level in (-2.0, -1.3, 0.0, 1.5, 2.0):
+        assert curve.inverse(curve.at(level)) == pytest.approx(level, abs=1e-9)
+    assert curve.at(-1.0) == pytest.approx(math.log(0.05 * 10000 / 8))
+    assert curve.inverse(-1e9) == -2.0

@@ -100,7 +100,7 @@ def compress_detailed(
     if sum(v is not None for v in (bpp, size, quality)) != 1:
         raise BudgetError("give exactly one of bpp, size or quality")
     model = model or load_model()
-    levels = model.config.levels
+    levels, min_level = model.config.levels, model.config.min_level
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
     w, h = prepared.size
     budget: int | None = None
@@ -112,8 +112,8 @@ def compress_detailed(
             budget = 1
     elif size is not None:
         budget = parse_size(size)
-    elif not (0 <= quality <= levels - 1):
-        raise BudgetError(f"quality level must lie in [0, {levels - 1}]")
+    elif not (min_level <= quality <= levels - 1):
+        raise BudgetError(f"quality level must lie in [{min_level:g}, {levels - 1}]")
 
     blocks = None
     strength = 0.0
@@ -135,24 +135,24 @@ def compress_detailed(
         def encode(base: float, roi_strength: float | None = None) -> bytes:
             base = bitstream.quantise_base(base)
             s = strength if roi_strength is None else bitstream.quantise_strength(roi_strength)
-            q = quality_map(base, s, blocks, shape, levels)
+            q = quality_map(base, s, blocks, shape, levels, min_level)
             code = model.compress_latent(y, q)
             f = bitstream.RczFile(
                 width=w, height=h, mode=prepared.mode, model_id=model.model_id, base_level=base,
                 roi_strength=s, importance=blocks if s else None, z_payload=code.z_string, y_payloads=code.y_strings,
             )
-            return bitstream.pack(f, levels)
+            return bitstream.pack(f, levels, min_level)
 
         if budget is None:
             base = bitstream.quantise_base(float(quality))
             return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
-        result = search_base_level(encode, budget, float(levels - 1), rate_curve(model, w * h))
-        if not result.in_range and result.base == 0 and strength > 0:
-            # Below the range with the background already at level 0: keep the file in
-            # budget by lowering the ROI's lift instead (size grows with the strength).
-            lifted = search_base_level(lambda st: encode(0.0, st), budget, strength)
+        result = search_base_level(encode, budget, float(levels - 1), rate_curve(model, w * h), min_level)
+        if not result.in_range and result.base <= min_level and strength > 0:
+            # Below the range with the background already at the lowest level: keep the
+            # file in budget by lowering the ROI's lift instead (size grows with the strength).
+            lifted = search_base_level(lambda st: encode(min_level, st), budget, strength)
             if len(lifted.data) <= budget and lifted.base > 0:
-                result = replace(lifted, base=0.0, in_range=True, message=(
+                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=True, message=(
                     f"the budget is below the range at ROI strength {strength:g}; the ROI strength was lowered "
                     f"to {bitstream.quantise_strength(lifted.base):g} to fit it"))
                 strength = bitstream.quantise_strength(lifted.base)
@@ -165,14 +165,16 @@ def compress_detailed(
 
 def rate_curve(model: RoiCodecModel, pixels: int) -> RateCurve | None:
     """The model's measured bpp-per-level curve (weights metadata), if it ships one."""
-    bpp = getattr(model, "weights_meta", {}).get("rate_curve_bpp")
-    if not bpp or len(bpp) != model.config.levels:
+    meta = getattr(model, "weights_meta", {})
+    bpp = meta.get("rate_curve_bpp")
+    first = float(meta.get("rate_curve_min_level", 0.0))
+    if not bpp or first + len(bpp) - 1 != model.config.levels - 1 or first < model.config.min_level:
         return None
-    return RateCurve([float(b) for b in bpp], pixels)
+    return RateCurve([float(b) for b in bpp], pixels, first)
 
 
 def _parse(data: bytes, model: RoiCodecModel) -> bitstream.RczFile:
-    f = bitstream.unpack(data, model.config.levels, len(model.context.groups))
+    f = bitstream.unpack(data, model.config.levels, len(model.context.groups), model.config.min_level)
     if f.model_id != model.model_id:
         raise ModelMismatchError(
             f"file was made by model {f.model_id.hex()}, but the loaded model is {model.model_id.hex()}"
@@ -184,7 +186,7 @@ def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources)."""
     model = model or load_model()
     f = _parse(data, model)
-    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.levels)
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.levels, model.config.min_level)
     with torch.inference_mode():
         try:
             y_hat = model.decompress_latent(f.z_payload, f.y_payloads, f.latent_shape)
@@ -198,7 +200,8 @@ def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
     """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model."""
     f = bitstream.peek_header(data)["file"]
     levels = model.config.levels if model is not None else 1 << 16
-    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, levels)
+    min_level = model.config.min_level if model is not None else -float(1 << 16)
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, levels, min_level)
     info = {
         "width": f.width,
         "height": f.height,

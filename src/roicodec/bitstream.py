@@ -8,7 +8,8 @@ Layout (integers little-endian, ``varint`` = unsigned LEB128, at most 5 bytes):
     width        varint  1 .. MAX_SIDE
     height       varint  1 .. MAX_SIDE
     mode         1   0 = RGB, 1 = L (grayscale)
-    base_level   2   u16, quality level x 4096 (0 .. (K-1) x 4096)
+    base_level   2   i16, quality level x 4096 (min_level x 4096 .. (K-1) x 4096; files
+                     written before min_level existed hold 0 .. (K-1) x 4096 and read the same)
     roi_strength 2   i16, quality levels x 256
     map_length   varint  0 = no importance map (uniform quality)
     map          map_length bytes: zlib stream of uint8 importance per 16x16 block, 0..16
@@ -17,7 +18,7 @@ Layout (integers little-endian, ``varint`` = unsigned LEB128, at most 5 bytes):
     G x (varint length, payload)  rANS stream of each group, anchors then non-anchors
     crc32        4   CRC-32 (zlib) of every byte before it
 
-The decoder's quality map is q = clamp(base_level + roi_strength * map / 16, 0, K-1)
+The decoder's quality map is q = clamp(base_level + roi_strength * map / 16, min_level, K-1)
 at latent resolution, ceil(height/64)*4 x ceil(width/64)*4 blocks.
 """
 
@@ -114,13 +115,13 @@ class _Reader:
         raise BitstreamError(f"corrupt file: {what} is not a valid length")
 
 
-def pack(f: RczFile, levels: int) -> bytes:
+def pack(f: RczFile, levels: int, min_level: float = 0.0) -> bytes:
     """Serialise; validates the fields so an encoder bug cannot write an unreadable file."""
     if not (1 <= f.width <= MAX_SIDE and 1 <= f.height <= MAX_SIDE):
         raise ValueError("image size out of range")
     base = round(f.base_level * BASE_SCALE)
     strength = round(f.roi_strength * STRENGTH_SCALE)
-    if not 0 <= base <= (levels - 1) * BASE_SCALE:
+    if not max(round(min_level * BASE_SCALE), -(1 << 15)) <= base <= min((levels - 1) * BASE_SCALE, (1 << 15) - 1):
         raise ValueError("base level out of range")
     if not -(1 << 15) <= strength < (1 << 15):
         raise ValueError("roi strength out of range")
@@ -131,7 +132,7 @@ def pack(f: RczFile, levels: int) -> bytes:
     out += f.model_id
     out += _varint(f.width) + _varint(f.height)
     out.append(MODES.index(f.mode))
-    out += struct.pack("<Hh", base, strength)
+    out += struct.pack("<hh", base, strength)
     if f.importance is None:
         out += _varint(0)
     else:
@@ -148,7 +149,7 @@ def pack(f: RczFile, levels: int) -> bytes:
     return bytes(out)
 
 
-def unpack(data: bytes, levels: int, groups: int) -> RczFile:
+def unpack(data: bytes, levels: int, groups: int, min_level: float = 0.0) -> RczFile:
     """Parse and validate every field; raises BitstreamError with a one-line reason."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BitstreamError("expected bytes")
@@ -172,8 +173,8 @@ def unpack(data: bytes, levels: int, groups: int) -> RczFile:
     (mode_byte,) = r.take(1, "mode")
     if mode_byte >= len(MODES):
         raise BitstreamError(f"corrupt file: unknown colour mode {mode_byte}")
-    base, strength = struct.unpack("<Hh", r.take(4, "quality parameters"))
-    if base > (levels - 1) * BASE_SCALE:
+    base, strength = struct.unpack("<hh", r.take(4, "quality parameters"))
+    if not round(min_level * BASE_SCALE) <= base <= (levels - 1) * BASE_SCALE:
         raise BitstreamError("corrupt file: base quality level out of range")
     shape = latent_shape(height, width)
     map_len = r.varint("map length")
@@ -212,7 +213,7 @@ def unpack(data: bytes, levels: int, groups: int) -> RczFile:
 
 def peek_header(data: bytes) -> dict:
     """Cheap header facts (no model needed) for `roicodec info`."""
-    f = unpack(data, levels=1 << 16, groups=_peek_groups(data))
+    f = unpack(data, levels=1 << 16, groups=_peek_groups(data), min_level=-8.0)
     return {"width": f.width, "height": f.height, "mode": f.mode, "model_id": f.model_id.hex(), "file": f}
 
 

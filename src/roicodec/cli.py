@@ -63,7 +63,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     _atomic_write(out, res.data)
     from .bitstream import unpack
 
-    f = unpack(res.data, model.config.levels, len(model.context.groups))
+    f = unpack(res.data, model.config.levels, len(model.context.groups), model.config.min_level)
     bpp = 8 * len(res.data) / (f.width * f.height)
     for note in res.notes:
         print(f"roicodec: note: {note}", file=sys.stderr)
@@ -101,8 +101,9 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     if a.bpp is not None or a.size is not None:
         base = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=spec, roi_strength=a.roi_strength, model=model).base_level
     h, w = prepared.rgb.shape[:2]
-    q = quality_map(base, bitstream.quantise_strength(a.roi_strength), blocks, bitstream.latent_shape(h, w), model.config.levels)
-    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), model.config.levels)
+    c = model.config
+    q = quality_map(base, bitstream.quantise_strength(a.roi_strength), blocks, bitstream.latent_shape(h, w), c.levels, c.min_level)
+    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.levels, c.min_level)
     _atomic_write(Path(a.output), image=image)
     for name, r in report.items():
         print(f"{name:<9} {r['detector']:<18} {100 * r['coverage']:5.1f} % of the image")
@@ -192,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
     g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
-    g.add_argument("--quality", type=float, help="quality level 0..K-1 (no search)")
+    g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -2..7)")
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
 

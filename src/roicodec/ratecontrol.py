@@ -61,38 +61,41 @@ class RateCurve:
     nearly linear, so rate control needs fewer real encodes.
     """
 
-    def __init__(self, bpp_at_levels: list[float], pixels: int) -> None:
+    def __init__(self, bpp_at_levels: list[float], pixels: int, min_level: float = 0.0) -> None:
+        """bpp_at_levels[i] is the typical bpp at level min_level + i."""
         if len(bpp_at_levels) < 2 or min(bpp_at_levels) <= 0:
             raise ValueError("a rate curve needs a positive bpp for at least two levels")
         logs = [math.log(b * pixels / 8) for b in bpp_at_levels]
         for i in range(1, len(logs)):  # strictly increasing, so the inverse exists
             logs[i] = max(logs[i], logs[i - 1] + 0.01)
         self.logs = logs
-        self.max_level = float(len(logs) - 1)
+        self.min_level = float(min_level)
+        self.max_level = self.min_level + len(logs) - 1
 
     @classmethod
-    def default(cls, levels: int, pixels: int) -> "RateCurve":
+    def default(cls, max_level: float, pixels: int, min_level: float = 0.0) -> "RateCurve":
         """Used when the weights carry no measured curve: 0.1 bpp at level 0, INITIAL_SLOPE per level."""
-        return cls([0.1 * math.exp(INITIAL_SLOPE * k) for k in range(levels)], pixels)
+        n = int(round(max_level - min_level)) + 1
+        return cls([0.1 * math.exp(INITIAL_SLOPE * (min_level + k)) for k in range(n)], pixels, min_level)
 
     def at(self, level: float) -> float:
-        level = min(max(level, 0.0), self.max_level)
-        k = min(int(level), len(self.logs) - 2)
-        f = level - k
+        t = min(max(level, self.min_level), self.max_level) - self.min_level
+        k = min(int(t), len(self.logs) - 2)
+        f = t - k
         return self.logs[k] * (1 - f) + self.logs[k + 1] * f
 
     def inverse(self, value: float) -> float:
         """Level whose expected log(bytes) is value, clamped to the level range."""
         if value <= self.logs[0]:
-            return 0.0
+            return self.min_level
         if value >= self.logs[-1]:
             return self.max_level
         k = max(i for i in range(len(self.logs) - 1) if self.logs[i] <= value)
-        return k + (value - self.logs[k]) / (self.logs[k + 1] - self.logs[k])
+        return self.min_level + k + (value - self.logs[k]) / (self.logs[k + 1] - self.logs[k])
 
 
 def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: float,
-                      curve: RateCurve | None = None) -> RateResult:
+                      curve: RateCurve | None = None, min_level: float = 0.0) -> RateResult:
     """Largest-file search for size <= budget; stops within TOLERANCE below budget.
 
     The search runs in u = curve.at(level) (expected log bytes), where the measured
@@ -101,14 +104,14 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: 
     """
     target = math.log(budget * (1 - TOLERANCE / 2))
     if curve is None:
-        curve = RateCurve.default(int(round(max_level)) + 1, pixels=1)
-        level = max_level / 2  # the default curve knows the shape, not the size
+        curve = RateCurve.default(max_level, pixels=1, min_level=min_level)
+        level = (min_level + max_level) / 2  # the default curve knows the shape, not the size
     else:
-        level = min(curve.inverse(target), max_level)
+        level = min(max(curve.inverse(target), min_level), max_level)
     cache: dict[int, bytes] = {}
 
     def trial(level: float) -> tuple[float, int]:
-        key = min(max(round(level * BASE_SCALE), 0), round(max_level * BASE_SCALE))
+        key = min(max(round(level * BASE_SCALE), math.ceil(min_level * BASE_SCALE)), round(max_level * BASE_SCALE))
         if key not in cache:
             cache[key] = encode(key / BASE_SCALE)
         return key / BASE_SCALE, len(cache[key])
@@ -132,7 +135,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: 
             hi = (level, size)
         if hi is not None and lo is not None and hi[0] - lo[0] <= 1.0 / BASE_SCALE:
             return done(lo[0])
-        if lo is None and level <= 0:
+        if lo is None and level <= min_level:
             return done(level, False, f"the budget of {budget} bytes is below this model's range for this image; "
                                       f"the smallest file is {size} bytes")
         if hi is None and level >= max_level:

@@ -31,6 +31,11 @@ class ModelConfig:
     levels: int = 8
     lambda_min: float = 0.0008
     lambda_max: float = 0.1024
+    #: Lowest usable quality level. Below level 0 the gains continue the log-gain line
+    #: of levels 0..1 (and lambda its geometric line), which reaches budgets a quarter
+    #: of level 0's and lets an ROI take bits from a background below level 0.
+    #: Weights whose metadata predates this field load with 0.0.
+    min_level: float = -2.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,8 +60,8 @@ class RoiCodecModel(nn.Module):
         self.g_s = synthesis_transform(n, m)
         self.h_a = hyper_analysis(n, m)
         self.h_s = hyper_synthesis(n, m)
-        self.gain = GainUnits(config.levels, m, inverse=False)
-        self.inverse_gain = GainUnits(config.levels, m, inverse=True)
+        self.gain = GainUnits(config.levels, m, inverse=False, min_level=config.min_level)
+        self.inverse_gain = GainUnits(config.levels, m, inverse=True, min_level=config.min_level)
         self.entropy_bottleneck = EntropyBottleneck(n)
         self.context = ChannelCheckerboardCoder(m, hyper_channels=2 * m)
 

@@ -69,18 +69,20 @@ class CropSampler:
         return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
-def random_quality_maps(batch: int, h: int, w: int, levels: int, rng: np.random.Generator) -> torch.Tensor:
-    """Quality maps at latent resolution, as DESIGN lists: uniform (about half),
-    raised ellipses/rectangles over a lower background, and gradients."""
+def random_quality_maps(batch: int, h: int, w: int, levels: int, rng: np.random.Generator,
+                        min_level: float = 0.0) -> torch.Tensor:
+    """Quality maps at latent resolution in [min_level, levels - 1], as DESIGN lists:
+    uniform (about half), raised ellipses/rectangles over a lower background, and gradients."""
     top = levels - 1
+    bottom = float(min_level)
     maps = np.empty((batch, 1, h, w), np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     for b in range(batch):
         kind = rng.random()
         if kind < 0.5:
-            maps[b] = rng.uniform(0, top)
+            maps[b] = rng.uniform(bottom, top)
         elif kind < 0.8:
-            base = rng.uniform(0, top - 0.5)
+            base = rng.uniform(bottom, top - 0.5)
             lift = rng.uniform(0.5, top - base)
             roi = np.zeros((h, w), np.float32)
             for _ in range(rng.integers(1, 4)):
@@ -93,9 +95,9 @@ def random_quality_maps(batch: int, h: int, w: int, levels: int, rng: np.random.
                 roi = np.maximum(roi, shape.astype(np.float32) * rng.uniform(0.5, 1.0))
             maps[b] = base + lift * roi
         else:
-            a, c = rng.uniform(0, top, size=2)
+            a, c = rng.uniform(bottom, top, size=2)
             t = rng.uniform(0, 2 * np.pi)
             ramp = (np.cos(t) * xx / max(w - 1, 1) + np.sin(t) * yy / max(h - 1, 1))
             ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
             maps[b] = a + (c - a) * ramp
-    return torch.from_numpy(np.clip(maps, 0, top))
+    return torch.from_numpy(np.clip(maps, bottom, top))

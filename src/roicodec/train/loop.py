@@ -139,7 +139,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         lr = _lr_at(cfg, step)
         opt.param_groups[0]["lr"] = lr
         x = sampler.sample(cfg.batch).to(device)
-        q = random_quality_maps(cfg.batch, lat, lat, levels, rng).to(device)
+        q = random_quality_maps(cfg.batch, lat, lat, levels, rng, model_config.min_level).to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
             result = model(x, q)
         terms = rate_distortion_loss(model, result, x, q)
@@ -162,7 +162,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
                 ckpt_path,
             )
         if val and (step % cfg.val_every == 0 or step == cfg.steps):
-            rows = validate(model, val, [0.0, 2.0, 4.0, 6.0, float(levels - 1)])
+            rows = validate(model, val, sorted({model_config.min_level, 0.0, 2.0, 4.0, 6.0, float(levels - 1)}))
             history.append({"step": step, "val": rows})
             tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
             (out / "history.json").write_text(json.dumps(history, indent=1))
@@ -172,6 +172,10 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     return final
 
 
+def _lambda_at(c: ModelConfig, q: float) -> float:
+    return c.lambda_min * (c.lambda_max / c.lambda_min) ** (q / (c.levels - 1))
+
+
 def training_meta(step: int, data: str, train_config: dict | None, model_config: ModelConfig) -> dict:
     return {
         "architecture": "roicodec: residual-GDN + attention transforms x16, spatial gain units, hyperprior, "
@@ -179,15 +183,17 @@ def training_meta(step: int, data: str, train_config: dict | None, model_config:
         "training_steps": step,
         "training_data": str(data),
         "train_config": train_config or {},
-        "lambda_range": [model_config.lambda_min, model_config.lambda_max],
-        "objective": "R + mean(lambda(q) * 255^2 * MSE), lambda(q) = lmin * (lmax/lmin)^(q/(K-1))",
+        "lambda_range": [_lambda_at(model_config, model_config.min_level), model_config.lambda_max],
+        "level_range": [model_config.min_level, model_config.levels - 1],
+        "objective": "R + mean(lambda(q) * 255^2 * MSE), lambda(q) = lmin * (lmax/lmin)^(q/(K-1)), "
+        "q in [min_level, K-1]",
     }
 
 
 def export_checkpoint(run_dir: str | Path, dest: str | Path, extra_meta: dict | None = None) -> bytes:
     """Export a run's current checkpoint to release weights (safetensors, no optimizer state)."""
     ck = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model_config = ModelConfig(**ck.get("model_config", {}))
+    model_config = ModelConfig(**{"min_level": 0.0, **ck.get("model_config", {})})
     model = RoiCodecModel(model_config)
     load_state_into(model, ck["model"])
     invalidate_exact_caches(model)
