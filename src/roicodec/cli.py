@@ -161,7 +161,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from .evaluate.run import evaluate
 
     codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
-    print(evaluate(a.images, codecs, a.out, a.limit, reference=a.reference))
+    print(evaluate(a.images, codecs, a.out, a.limit, reference=a.reference, reuse=a.reuse))
     return 0
 
 
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codecs", default="roicodec,jpeg,webp,avif,jxl,hevc")
     e.add_argument("--out", default="eval_results")
     e.add_argument("--limit", type=int, help="use only the first N images")
+    e.add_argument("--reuse", action="store_true",
+                   help="keep classical codecs' results JSON in --out when made from the same images and sweep")
     e.add_argument("--reference", help="extra curve to plot and compare (CompressAI-style JSON, e.g. benchmarks/vtm_kodak.json)")
     e.set_defaults(func=_cmd_eval)
 

@@ -41,7 +41,10 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None = None,
-             rates: list[float] | None = None, reference: str | None = None) -> str:
+             rates: list[float] | None = None, reference: str | None = None, reuse: bool = False) -> str:
+    """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
+    made from the same image files with the same quality sweep (re-evaluating a new model
+    then costs only roicodec's own time)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
@@ -58,7 +61,11 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
             if name == "roicodec":
                 results[name], timing[name] = _run_roicodec(images, rates or ROICODEC_RATES)
             else:
-                results[name] = _run_classical(name, images)
+                previous = _reusable(out / f"{name}.json", files, SWEEPS.get(name)) if reuse else None
+                if previous is not None:
+                    print(f"{name}: reusing {out / f'{name}.json'} (same images, same sweep)")
+                results[name] = previous or _run_classical(name, images)
+            results[name]["images"] = [f.name for f in files]
         except CodecUnavailable as exc:
             skipped[name] = str(exc)
             print(f"skipping {name}: {exc}")
@@ -96,6 +103,18 @@ def _run_roicodec(images: list[Image.Image], rates: list[float]) -> tuple[dict, 
         points.append({k: statistics.mean(r[k] for r in rows) for k in rows[0]} | {"setting": target})
     timing = {"encode_s": statistics.mean(enc_t), "decode_s": statistics.mean(dec_t)}
     return result_json("roicodec", f"roicodec (model {model.model_id.hex()}), rate control to target bpp", points), timing
+
+
+def _reusable(path: Path, files: list[Path], sweep: list | None) -> dict | None:
+    import json
+
+    try:
+        prev = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if prev.get("images") != [f.name for f in files] or prev.get("results", {}).get("setting") != sweep:
+        return None
+    return prev
 
 
 def _run_classical(name: str, images: list[Image.Image]) -> dict:
