@@ -106,8 +106,8 @@ def test_size_budget_is_respected(model, card):
 def test_budget_below_range_warns_and_gives_smallest_file(model, card):
     with pytest.warns(RateControlWarning, match="below"):
         res = roicodec.compress_detailed(card, size=20, model=model)
-    assert res.base_level == 0 and not res.in_range
-    assert len(res.data) == len(roicodec.compress(card, quality=0, model=model))
+    assert res.base_level == model.config.min_level and not res.in_range
+    assert len(res.data) == len(roicodec.compress(card, quality=model.config.min_level, model=model))
 
 
 def test_exactly_one_target_is_required(model, card):
