@@ -36,3 +36,11 @@ def test_below_zero_continues_the_first_segment():
 def test_without_min_level_nothing_goes_below_zero():
     g = _units(0.0)
     assert torch.allclose(g(q(-1.0)), g(q(0.0)))
+
+
+def test_configs_from_before_min_level_load_without_levels_below_zero():
+    from roicodec.model import ModelConfig
+
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k != "min_level"}
+    assert ModelConfig.from_dict(old).min_level == 0.0
+    assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()

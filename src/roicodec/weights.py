@@ -122,7 +122,7 @@ def load_model(weights: str | Path | RoiCodecWeights | None = None, device: str 
     mid = compute_model_id(state)
     if mid.hex() != info["model_id"]:
         raise WeightsError(f"{path}: tensors do not match the stored model id (damaged file?)")
-    model = RoiCodecModel(ModelConfig(**{"min_level": 0.0, **info["config"]}))
+    model = RoiCodecModel(ModelConfig.from_dict(info["config"]))
     load_state_into(model, state)
     model.model_id = mid
     model.weights_meta = info["meta"]

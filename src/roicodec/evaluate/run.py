@@ -8,6 +8,7 @@ the images at each setting, as CompressAI's eval_model does.
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import time
 from pathlib import Path
@@ -73,8 +74,6 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
         save_json(results[name], out / f"{name}.json")
     curves = list(results.values())
     if reference:
-        import json
-
         ref = json.loads(Path(reference).read_text())
         curves.append(ref)
     for metric in ("psnr-rgb", "ms-ssim"):
@@ -106,8 +105,6 @@ def _run_roicodec(images: list[Image.Image], rates: list[float]) -> tuple[dict, 
 
 
 def _reusable(path: Path, files: list[Path], sweep: list | None) -> dict | None:
-    import json
-
     try:
         prev = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -40,6 +40,11 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Configs saved before min_level existed describe models without levels below 0."""
+        return cls(**{"min_level": 0.0, **d})
+
 
 @dataclass
 class LatentCode:

@@ -193,7 +193,7 @@ def training_meta(step: int, data: str, train_config: dict | None, model_config:
 def export_checkpoint(run_dir: str | Path, dest: str | Path, extra_meta: dict | None = None) -> bytes:
     """Export a run's current checkpoint to release weights (safetensors, no optimizer state)."""
     ck = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model_config = ModelConfig(**{"min_level": 0.0, **ck.get("model_config", {})})
+    model_config = ModelConfig.from_dict(ck.get("model_config", {}))
     model = RoiCodecModel(model_config)
     load_state_into(model, ck["model"])
     invalidate_exact_caches(model)
