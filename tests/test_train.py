@@ -81,3 +81,17 @@ def load_model_small():
     from roicodec.model import RoiCodecModel
 
     return RoiCodecModel(ModelConfig(n=32, m=144))
+
+
+def test_train_command_leaves_unset_options_to_train_config(monkeypatch, tmp_path):
+    import roicodec.train.loop as loop
+    from roicodec.cli import main
+
+    seen = []
+    monkeypatch.setattr(loop, "train", lambda cfg: seen.append(cfg) or "done")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "7", "--bf16", "off"]) == 0
+    defaults = TrainConfig(data="d", out="o")
+    (cfg,) = seen
+    assert cfg.steps == 7 and cfg.bf16 is False
+    assert (cfg.batch, cfg.crop, cfg.lr, cfg.synthetic_text, cfg.init) == (
+        defaults.batch, defaults.crop, defaults.lr, defaults.synthetic_text, defaults.init)

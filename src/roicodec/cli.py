@@ -141,6 +141,10 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+#: Command-line options that map one-to-one onto TrainConfig fields.
+_TRAIN_OPTIONS = ("steps", "batch", "crop", "lr", "init", "val", "val_every", "threads", "synthetic_text")
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from .train.loop import TrainConfig, export_checkpoint, train
 
@@ -150,9 +154,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
         return 0
     if not a.data:
         raise ValueError("--data is required")
-    cfg = TrainConfig(data=a.data, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
-                      init=a.init, val=a.val, val_every=a.val_every, threads=a.threads,
-                      bf16=None if a.bf16 == "auto" else a.bf16 == "on", synthetic_text=a.synthetic_text)
+    # Options left out on the command line are absent from `a`, so TrainConfig's defaults apply.
+    given = {k: v for k, v in vars(a).items() if k in _TRAIN_OPTIONS}
+    cfg = TrainConfig(data=a.data, out=a.out, bf16=None if a.bf16 == "auto" else a.bf16 == "on", **given)
     print(train(cfg))
     return 0
 
@@ -218,17 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train or resume a model")
     t.add_argument("--data", help="folder of training images (required unless --export-now)")
     t.add_argument("--out", required=True, help="run folder (checkpoint, history, final.safetensors)")
-    t.add_argument("--steps", type=int, default=10000)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--crop", type=int, default=128)
-    t.add_argument("--lr", type=float, default=2e-4)
-    t.add_argument("--init", help="start from these safetensors weights (e.g. the shipped model)")
-    t.add_argument("--val", help="validation image folder (e.g. Kodak)")
-    t.add_argument("--val-every", type=int, default=1000)
-    t.add_argument("--threads", type=int)
+    # Defaults live in TrainConfig only: an option not given is left out of the namespace.
+    t.add_argument("--steps", type=int, default=argparse.SUPPRESS, help="total steps of the schedule")
+    t.add_argument("--batch", type=int, default=argparse.SUPPRESS)
+    t.add_argument("--crop", type=int, default=argparse.SUPPRESS, help="crop side in pixels")
+    t.add_argument("--lr", type=float, default=argparse.SUPPRESS, help="peak learning rate (cosine decay)")
+    t.add_argument("--init", default=argparse.SUPPRESS,
+                   help="start from these safetensors weights (e.g. the shipped model)")
+    t.add_argument("--val", default=argparse.SUPPRESS, help="validation image folder (e.g. Kodak)")
+    t.add_argument("--val-every", type=int, default=argparse.SUPPRESS)
+    t.add_argument("--threads", type=int, default=argparse.SUPPRESS)
     t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
-    t.add_argument("--synthetic-text", type=float, default=0.1, metavar="FRACTION",
-                   help="fraction of crops that are drawn documents/screenshots (default 0.1)")
+    t.add_argument("--synthetic-text", type=float, default=argparse.SUPPRESS, metavar="FRACTION",
+                   help="fraction of crops that are drawn documents/screenshots")
     t.add_argument("--export-now", action="store_true", help="export the run's current checkpoint and stop")
     t.set_defaults(func=_cmd_train)
 
