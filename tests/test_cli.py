@@ -51,6 +51,16 @@ def test_roi_flag(tmp_path, png):
         (["compress", "{png}", "-o", "{t}/x.rcz", "--size", "12 parsecs"], "size"),
         (["compress", "{png}", "-o", "{t}/x.rcz", "--quality", "42"], "quality"),
         (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi", "{t}/nope.png"], "not found"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "1e308"], "too large"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--size", "9" * 400], "too large"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi-box", "0,0,8,8", "--roi-strength", "inf"], "strength"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi-box", "0,0,8,8", "--roi-strength", "nan"], "strength"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi-box", "0,0,inf,10"], "bad ROI box"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--class-weights", "1=1"], "class map"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi-classes", "{png}"], "class weights"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi", "auto:"], "auto"),
+        (["roi", "{png}", "-o", "{t}/x.png", "--roi-box", "0,0,8,8", "--roi-strength", "nan"], "strength"),
+        (["roi", "{png}", "-o", "{t}/x.psd", "--roi-box", "0,0,8,8"], "cannot write"),
         (["decompress", "{png}", "-o", "{t}/x.png"], "not a .rcz"),
         (["decompress", "{t}/none.rcz", "-o", "{t}/x.png"], "not found"),
         (["info", "{png}"], "not a .rcz"),
@@ -69,9 +79,20 @@ def test_truncated_file_gives_error_and_no_output(tmp_path, png, capsys):
     rcz = tmp_path / "a.rcz"
     assert main(["compress", str(png), "-o", str(rcz), "--quality", "3"]) == 0
     rcz.write_bytes(rcz.read_bytes()[:-9])
+    capsys.readouterr()
     assert main(["decompress", str(rcz), "-o", str(tmp_path / "x.png")]) == 1
-    assert "truncated" in capsys.readouterr().err or True
+    assert "truncated" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_decompress_never_replaces_the_original_unasked(tmp_path, png, capsys):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png.read_bytes())
+    assert main(["compress", str(photo), "--quality", "2"]) == 0  # -> photo.rcz beside it
+    before = photo.read_bytes()
+    assert main(["decompress", str(tmp_path / "photo.rcz")]) == 1  # would write photo.png
+    assert "exists" in capsys.readouterr().err and photo.read_bytes() == before
+    assert main(["decompress", str(tmp_path / "photo.rcz"), "-o", str(photo)]) == 0  # asked for: fine
 
 
 def test_usage_error_exits_nonzero_with_one_line():

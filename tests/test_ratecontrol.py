@@ -72,6 +72,12 @@ def test_a_measured_curve_needs_fewer_trials(offset, position):
     assert with_curve <= len(calls)
 
 
+def test_search_over_a_range_shorter_than_one_level():
+    encode, _ = fake_encoder()
+    res = search_base_level(encode, 10**9, 0.25)  # e.g. lowering an ROI strength of 0.25
+    assert not res.in_range and res.base == 0.25
+
+
 def test_search_reports_out_of_range():
     encode, _ = fake_encoder()
     low = search_base_level(encode, 100, 7.0)

@@ -59,6 +59,43 @@ def test_class_weights_ids_names_and_legend(tmp_path):
     assert m.tolist() == [[pytest.approx(0.1), 1.0], [pytest.approx(0.6), pytest.approx(0.1)]]
 
 
+def test_class_maps_with_alpha_and_wrong_aspect(tmp_path):
+    labels = np.zeros((20, 30), np.uint8)
+    labels[5:10, 5:15] = 3
+    la = tmp_path / "la.png"
+    Image.fromarray(np.stack([labels, np.full_like(labels, 255)], axis=2), "LA").save(la)
+    m = class_importance(la, {3: 1.0}, 0.0, (30, 20))
+    assert m[7, 7] == 1.0 and m[15, 25] == 0.0
+    with pytest.raises(ImageInputError, match="aspect"):
+        class_importance(la, {3: 1.0}, 0.0, (20, 30))
+
+
+def test_roi_spec_leaves_the_callers_spec_alone():
+    spec = RoiSpec(boxes=["0,0,4,4"])
+    for _ in range(2):
+        assert len(roicodec.api.roi_spec(spec, boxes=["4,4,4,4"]).boxes) == 2
+    assert spec.boxes == ["0,0,4,4"]
+    assert roicodec.api.roi_spec("auto: faces, text").auto == ["faces", "text"]
+    assert roicodec.api.roi_spec(None, boxes="1,2,3,4").boxes == ["1,2,3,4"]
+
+
+def test_float_mask_with_nan_counts_as_unimportant(tmp_path):
+    from roicodec.roi import load_mask
+
+    a = np.full((16, 16), 0.5, np.float32)
+    a[0, 0], a[0, 1] = np.nan, np.inf
+    path = tmp_path / "m.tif"
+    Image.fromarray(a, "F").save(path)
+    m = load_mask(path, (16, 16))
+    assert np.isfinite(m).all() and m[0, 0] == 0.0 and m[0, 1] == 1.0 and m[5, 5] == 0.5
+
+
+def test_detectors_take_very_thin_images():
+    thin = np.full((1, 2000, 3), 128, np.uint8)
+    m = build_importance(thin, RoiSpec(auto=["people", "text"]))[0]
+    assert m.shape == (1, 2000)
+
+
 def test_text_detector_finds_printed_lines_and_not_gradients():
     img, truth = document()
     found = text_importance(img) > 0.5

@@ -29,16 +29,32 @@ def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights
     """roi: a mask (path, PIL image, array in [0,1]), "auto", a list of automatic
     sources ("auto:faces,text"), or a RoiSpec; the other arguments add sources."""
     if isinstance(roi, RoiSpec):
-        spec = roi
+        spec = replace(roi, boxes=list(roi.boxes))  # never change the caller's spec
     elif isinstance(roi, str) and (roi == "auto" or roi.startswith("auto:")):
-        spec = RoiSpec(auto=True if roi == "auto" else [s for s in roi[5:].split(",") if s])
+        names = [s.strip() for s in roi[5:].split(",") if s.strip()]
+        if roi != "auto" and not names:
+            raise ValueError("name the automatic sources after 'auto:' (faces, people, text, saliency)")
+        spec = RoiSpec(auto=True if roi == "auto" else names)
     else:
         spec = RoiSpec(mask=roi)
     if boxes:
+        if isinstance(boxes, str):
+            boxes = [boxes]
         spec.boxes = list(spec.boxes) + list(boxes)
     if classes is not None:
+        if class_weights is None:
+            raise ValueError("a class map needs class weights (e.g. --class-weights 1=1.0,2=0.5,other=0.1)")
         spec.classes, spec.class_weights, spec.class_legend = classes, class_weights, class_legend
+    elif class_weights is not None or class_legend is not None:
+        raise ValueError("class weights and legends need a class map (--roi-classes)")
     return spec
+
+
+def check_strength(strength: float, levels: int) -> float:
+    """The ROI strength as the file stores it; an error before any detector runs."""
+    if not np.isfinite(strength) or not -(levels - 1) <= strength <= levels - 1:
+        raise BudgetError(f"roi strength must be a number in [-{levels - 1}, {levels - 1}]")
+    return bitstream.quantise_strength(float(strength))
 
 
 @functools.lru_cache(maxsize=4)
@@ -107,6 +123,8 @@ def compress_detailed(
     if bpp is not None:
         if not (bpp > 0 and np.isfinite(bpp)):
             raise BudgetError("bpp must be a positive number")
+        if not np.isfinite(bpp * w * h):
+            raise BudgetError("bpp is too large")
         budget = int(bpp * w * h / 8)
         if budget < 1:
             budget = 1
@@ -120,11 +138,9 @@ def compress_detailed(
     spec = roi_spec(roi, **roi_sources)
     roi_report: dict = {}
     if not spec.is_empty():
+        strength = check_strength(roi_strength, levels)
         importance, roi_report = build_importance(prepared.rgb, spec)
         blocks = block_importance(importance)
-        strength = bitstream.quantise_strength(float(roi_strength))
-        if not -(levels - 1) <= strength <= levels - 1:
-            raise BudgetError(f"roi strength must lie in [-{levels - 1}, {levels - 1}]")
         if strength == 0 or not blocks.any():
             blocks, strength = None, 0.0
     shape = bitstream.latent_shape(h, w)

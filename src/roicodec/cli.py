@@ -47,6 +47,8 @@ def _image_format_for(path: Path) -> str:
     Image.init()
     if ext not in Image.EXTENSION:
         raise ValueError(f"unknown output image type {ext!r} (use .png, .bmp, .tif, ...)")
+    if Image.EXTENSION[ext] not in Image.SAVE:
+        raise ValueError(f"Pillow cannot write {ext!r} images (use .png, .bmp, .tif, ...)")
     return Image.EXTENSION[ext]
 
 
@@ -85,12 +87,14 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     import numpy as np
 
     from . import bitstream
-    from .api import compress_detailed, load_model, roi_spec
+    from .api import check_strength, compress_detailed, load_model, roi_spec
     from .images import prepare
     from .roi import block_importance, build_importance, quality_map
     from .roi.render import render_roi
 
     model = load_model(a.weights)
+    c = model.config
+    strength = check_strength(a.roi_strength, c.levels)
     prepared = prepare(a.input)
     spec = roi_spec(a.roi, **_roi_sources(a))
     if spec.is_empty():
@@ -99,10 +103,12 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     blocks = block_importance(importance)
     base = 0.0
     if a.bpp is not None or a.size is not None:
-        base = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=spec, roi_strength=a.roi_strength, model=model).base_level
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the preview shows what the file would carry, lowered lift included
+            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=spec, roi_strength=strength, model=model)
+        base, strength = res.base_level, res.roi_strength
     h, w = prepared.rgb.shape[:2]
-    c = model.config
-    q = quality_map(base, bitstream.quantise_strength(a.roi_strength), blocks, bitstream.latent_shape(h, w), c.levels, c.min_level)
+    q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.levels, c.min_level)
     image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.levels, c.min_level)
     _atomic_write(Path(a.output), image=image)
     for name, r in report.items():
@@ -119,6 +125,8 @@ def _cmd_decompress(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     image = decompress(data, load_model(a.weights))
     out = Path(a.output) if a.output else Path(a.input).with_suffix(".png")
+    if not a.output and out.exists():  # photo.rcz -> photo.png would replace the original photo
+        raise ValueError(f"{out} exists; name the output with -o")
     _atomic_write(out, image=image)
     if not a.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")

@@ -37,7 +37,10 @@ def parse_size(text: str | int) -> int:
         m = _SIZE_RE.match(str(text))
         if not m or m.group(2).lower() not in _UNITS:
             raise BudgetError(f"cannot parse size {text!r} (examples: 30000, 30KB, 29.3KiB, 1.2MB)")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        value = float(m.group(1)) * _UNITS[m.group(2).lower()]
+        if not math.isfinite(value):
+            raise BudgetError(f"size {text!r} is too large")
+        n = int(value)
     if n <= 0:
         raise BudgetError("size must be positive")
     return n
@@ -75,7 +78,7 @@ class RateCurve:
     @classmethod
     def default(cls, max_level: float, pixels: int, min_level: float = 0.0) -> "RateCurve":
         """Used when the weights carry no measured curve: 0.1 bpp at level 0, INITIAL_SLOPE per level."""
-        n = int(round(max_level - min_level)) + 1
+        n = max(2, math.ceil(max_level - min_level) + 1)  # a strength of 0.25 still needs two points
         return cls([0.1 * math.exp(INITIAL_SLOPE * (min_level + k)) for k in range(n)], pixels, min_level)
 
     def at(self, level: float) -> float:

@@ -8,6 +8,7 @@ the files in a temporary cache or skip.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -52,16 +53,19 @@ def fetch(remote: RemoteFile, allow_download: bool = True) -> Path:
         raise SourceUnavailable(f"{path} does not match the expected SHA-256; delete it to re-download")
     if not allow_download or os.environ.get("ROICODEC_OFFLINE"):
         raise SourceUnavailable(f"{remote.name} is not in {cache_dir()} and downloads are off")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        os.close(fd)
+    except OSError as exc:  # an unwritable cache means "not available", so the fallback detector runs
+        raise SourceUnavailable(f"cannot write to the cache {path.parent}: {exc}") from None
     try:
         with urllib.request.urlopen(remote.url, timeout=30) as r, open(tmp, "wb") as out:
             out.write(r.read())
         if _sha256(Path(tmp)) != remote.sha256:
             raise SourceUnavailable(f"downloaded {remote.name} has the wrong SHA-256")
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # IncompleteRead is not an OSError
         raise SourceUnavailable(f"cannot download {remote.url}: {exc}") from None
     finally:
         if os.path.exists(tmp):

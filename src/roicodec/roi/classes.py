@@ -67,11 +67,20 @@ def class_importance(labels, weights: dict[int, float], default: float, size: tu
         lab = labels
     else:
         im = open_image(labels, "class map")
+        if im.mode in ("LA", "La", "PA"):  # transparency carries no class: keep the labels (or palette ids)
+            im = im.getchannel(0)
+        elif im.mode in ("RGBA", "RGBa"):
+            im = im.convert("RGB")
         if im.size != size:
+            (mw, mh), (w, h) = im.size, size
+            if abs(mw / mh - w / h) > 0.02 * (w / h):  # as for masks: a stretched map puts the ROI elsewhere
+                raise ImageInputError(f"class map is {mw}x{mh} but the image is {w}x{h} (different aspect ratio)")
             im = im.resize(size, resample=0)
         lab = np.asarray(im)
-    if lab.ndim == 3:  # an RGB-coded id map (COCO panoptic style): id = R + 256 G + 256^2 B
+    if lab.ndim == 3 and lab.shape[2] >= 3:  # an RGB-coded id map (COCO panoptic style): id = R + 256 G + 256^2 B
         lab = lab[..., 0].astype(np.int64) + 256 * lab[..., 1] + 65536 * lab[..., 2]
+    if lab.ndim != 2:
+        raise ImageInputError("class map must be a single-channel label image or an RGB-coded id map")
     if lab.shape != (size[1], size[0]):
         raise ImageInputError(f"class map is {lab.shape[1]}x{lab.shape[0]}, image is {size[0]}x{size[1]}")
     lab = lab.astype(np.int64)

@@ -41,7 +41,8 @@ def load_mask(source: str | Path | Image.Image | np.ndarray, size: tuple[int, in
         if abs(mw / mh - w / h) > 0.02 * (w / h):
             raise ImageInputError(f"ROI mask is {mw}x{mh} but the image is {w}x{h} (different aspect ratio)")
         im = im.resize((w, h), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+    # a float (mode F) mask file may hold NaN or inf; NaN would spread through the smoothing
+    return np.clip(np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
 
 
 def _is_alpha_mask(im: Image.Image) -> bool:
@@ -56,7 +57,7 @@ def parse_box(spec: str) -> tuple[int, int, int, int, float]:
     try:
         x, y, w, h = (int(round(float(v))) for v in coords.split(","))
         wt = float(weight) if weight else 1.0
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ImageInputError(f"bad ROI box {spec!r} (expected x,y,w,h[:weight])") from None
     if w <= 0 or h <= 0 or not 0 <= wt <= 1:
         raise ImageInputError(f"bad ROI box {spec!r}: width and height must be positive, weight in [0, 1]")

@@ -24,7 +24,7 @@ def detect_people_hog(rgb: np.ndarray) -> list[tuple[int, int, int, int, float]]
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     h, w = rgb.shape[:2]
     s = min(1.0, 800 / max(h, w))
-    small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else rgb
     if min(small.shape[:2]) < 128:
         return []
     rects, weights = hog.detectMultiScale(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), winStride=(8, 8), padding=(8, 8), scale=1.05)
