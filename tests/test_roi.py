@@ -74,3 +74,11 @@ def test_block_importance_is_quantised_and_padded():
     b = block_importance(imp)
     assert b.shape == (8, 8) and b.dtype == np.uint8
     assert b.max() == 16 and b[:, -1].max() == 0
+
+
+def test_thin_regions_keep_full_importance_in_the_blocks_they_touch():
+    imp = np.zeros((64, 64), np.float32)
+    imp[20:26, 8:40] = 1  # a text line 6 px high
+    b = block_importance(imp)
+    assert b[1, 0] == 16 and b[1, 2] == 16  # every block the line touches is fully important
+    assert 0 < b[0, 1] < 16 and b[3, 3] == 0  # a soft halo next to it, nothing far away

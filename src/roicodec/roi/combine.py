@@ -3,6 +3,12 @@
 The combined importance is smoothed (seed 001 smooths its saliency
 map with a wide filter so that block edges do not show), averaged per 16x16 block and
 quantised to 1/16 so it can be signalled in the file. q = base + strength * I.
+
+Smoothing alone takes importance away from the region itself: a person 30 px wide or a
+text line 12 px high keeps only part of its weight after a sigma-8 blur and a 16x16 mean.
+So every block keeps at least the largest importance of any pixel in it ("cover"), and the
+smoothing only adds a soft halo outside. On 4 Penn-Fudan images at 0.2 bpp, strength 5,
+this raised the person PSNR from 29.1 to 29.9 dB at the same file size (docs/roi.md).
 """
 
 from __future__ import annotations
@@ -17,15 +23,23 @@ from ..bitstream import BLOCK, IMPORTANCE_STEPS, latent_shape
 SMOOTHING_SIGMA = 8.0
 
 
-def block_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA) -> np.ndarray:
-    """(H, W) float [0,1] -> uint8 (h_blocks, w_blocks) in 0..16 over the padded image."""
+def block_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA, cover: bool = True) -> np.ndarray:
+    """(H, W) float [0,1] -> uint8 (h_blocks, w_blocks) in 0..16 over the padded image.
+
+    cover=False is DESIGN's original rule (smoothed block mean only), kept for
+    benchmarks/roi_block_rule.py.
+    """
     h, w = importance.shape
     hb, wb = latent_shape(h, w)
     imp = importance.astype(np.float32)
     if sigma > 0:
         imp = cv2.GaussianBlur(imp, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
-    padded = np.pad(imp, ((0, hb * BLOCK - h), (0, wb * BLOCK - w)), mode="edge")
-    blocks = padded.reshape(hb, BLOCK, wb, BLOCK).mean(axis=(1, 3))
+    pad = ((0, hb * BLOCK - h), (0, wb * BLOCK - w))
+    smooth = np.pad(imp, pad, mode="edge").reshape(hb, BLOCK, wb, BLOCK).mean(axis=(1, 3))
+    blocks = smooth
+    if cover:
+        raw = np.pad(importance.astype(np.float32), pad, mode="edge")
+        blocks = np.maximum(smooth, raw.reshape(hb, BLOCK, wb, BLOCK).max(axis=(1, 3)))
     return np.clip(np.round(blocks * IMPORTANCE_STEPS), 0, IMPORTANCE_STEPS).astype(np.uint8)
 
 
