@@ -32,10 +32,11 @@ class ModelConfig:
     lambda_min: float = 0.0008
     lambda_max: float = 0.1024
     #: Lowest usable quality level. Below level 0 the gains continue the log-gain line
-    #: of levels 0..1 (and lambda its geometric line), which reaches budgets a quarter
-    #: of level 0's and lets an ROI take bits from a background below level 0.
-    #: Weights whose metadata predates this field load with 0.0.
-    min_level: float = -2.0
+    #: of levels 0..1 (and lambda its geometric line), which reaches budgets several times
+    #: smaller than level 0's and lets an ROI take bits from a background below level 0.
+    #: -3 and not lower: further down the extrapolation left the R-D curve
+    #: (docs/design-decisions.md item 9). Weights whose metadata predates this field load with 0.0.
+    min_level: float = -3.0
 
     def to_dict(self) -> dict:
         return asdict(self)
