@@ -41,16 +41,16 @@ def test_higher_quality_gives_larger_files(model, card):
 
 
 def test_levels_below_zero_make_smaller_files_that_decode(model, card):
-    assert model.config.min_level == -2.0  # the shipped model is trained down to level -2
-    data = {q: roicodec.compress(card, quality=q, model=model) for q in (-2, -1, 0)}
-    assert len(data[-2]) < len(data[-1]) < len(data[0])
+    assert model.config.min_level == -3.0  # the shipped model is trained down to level -3
+    data = {q: roicodec.compress(card, quality=q, model=model) for q in (-3, -2, -1, 0)}
+    assert len(data[-3]) < len(data[-2]) < len(data[-1]) < len(data[0])
     ref = np.asarray(card, dtype=float)
     for q, d in data.items():
         assert roicodec.inspect(d, model)["base_level"] == q
         dec = np.asarray(roicodec.decompress(d, model), dtype=float)
         assert 10 * np.log10(255**2 / np.mean((dec - ref) ** 2)) > 15
     with pytest.raises(roicodec.RoicodecError):
-        roicodec.compress(card, quality=-2.5, model=model)
+        roicodec.compress(card, quality=-3.5, model=model)
 
 
 def test_decode_is_identical_across_thread_counts(model, card):

@@ -52,6 +52,16 @@ def test_budget_below_the_roi_range_lowers_the_strength_instead_of_overshooting(
     assert roicodec.decompress(res.data, model).size == (256, 192)
 
 
+def test_budget_below_even_the_background_gives_the_smallest_file(model):
+    im = synthetic_image(256, 192, seed=7, noise=1.5)
+    mask = np.zeros((192, 256), np.float32)
+    mask[48:144, 64:160] = 1.0
+    flat = roicodec.compress(im, quality=model.config.min_level, model=model)
+    with pytest.warns(roicodec.RateControlWarning, match="even without"):
+        res = roicodec.compress_detailed(im, size=len(flat) // 2, roi=mask, roi_strength=4, model=model)
+    assert res.data == flat and res.roi_strength == 0 and not res.in_range
+
+
 def test_mask_from_png_and_resize(tmp_path):
     m = Image.new("L", (50, 40), 0)
     m.paste(255, (10, 10, 30, 30))

@@ -172,6 +172,12 @@ def compress_detailed(
                     f"the budget is below the range at ROI strength {strength:g}; the ROI strength was lowered "
                     f"to {bitstream.quantise_strength(lifted.base):g} to fit it"))
                 strength = bitstream.quantise_strength(lifted.base)
+            elif len(lifted.data) < len(result.data):
+                # Not even the background alone fits: the smallest file is the one without a lift.
+                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=False, message=(
+                    f"the budget of {budget} bytes is below this model's range for this image even without "
+                    f"an ROI lift; the smallest file is {len(lifted.data)} bytes"))
+                strength = bitstream.quantise_strength(lifted.base)
     notes = list(prepared.notes)
     if result.message:
         notes.append(result.message)

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
     g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
-    g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -2..7)")
+    g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -3..7)")
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
 

@@ -8,7 +8,8 @@ Smoothing alone takes importance away from the region itself: a person 30 px wid
 text line 12 px high keeps only part of its weight after a sigma-8 blur and a 16x16 mean.
 So every block keeps at least the largest importance of any pixel in it ("cover"), and the
 smoothing only adds a soft halo outside. On 4 Penn-Fudan images at 0.2 bpp, strength 5,
-this raised the person PSNR from 29.1 to 29.9 dB at the same file size (docs/roi.md).
+this raised the person PSNR from 29.2 to 30.0 dB at the same file size
+(docs/design-decisions.md item 11, benchmarks/roi_block_rule.py).
 """
 
 from __future__ import annotations
