@@ -167,17 +167,15 @@ def compress_detailed(
             # Below the range with the background already at the lowest level: keep the
             # file in budget by lowering the ROI's lift instead (size grows with the strength).
             lifted = search_base_level(lambda st: encode(min_level, st), budget, strength)
-            if len(lifted.data) <= budget and lifted.base > 0:
-                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=True, message=(
-                    f"the budget is below the range at ROI strength {strength:g}; the ROI strength was lowered "
-                    f"to {bitstream.quantise_strength(lifted.base):g} to fit it"))
-                strength = bitstream.quantise_strength(lifted.base)
-            elif len(lifted.data) < len(result.data):
-                # Not even the background alone fits: the smallest file is the one without a lift.
-                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=False, message=(
-                    f"the budget of {budget} bytes is below this model's range for this image even without "
-                    f"an ROI lift; the smallest file is {len(lifted.data)} bytes"))
-                strength = bitstream.quantise_strength(lifted.base)
+            if len(lifted.data) < len(result.data):
+                # In budget with a lower lift, or, when not even the background alone fits,
+                # the smallest file there is: the one without a lift (the strength search ends at 0).
+                fits = len(lifted.data) <= budget
+                lowered = bitstream.quantise_strength(lifted.base)
+                message = (f"the budget is below the range at ROI strength {strength:g}; the ROI strength was "
+                           f"lowered to {lowered:g} to fit it") if fits else f"{lifted.message}, even without an ROI lift"
+                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=fits, message=message)
+                strength = lowered
     notes = list(prepared.notes)
     if result.message:
         notes.append(result.message)

@@ -105,7 +105,8 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     if a.bpp is not None or a.size is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the preview shows what the file would carry, lowered lift included
-            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=spec, roi_strength=strength, model=model)
+            # the importance built above, not the spec: the detectors run once
+            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength, model=model)
         base, strength = res.base_level, res.roi_strength
     h, w = prepared.rgb.shape[:2]
     q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.levels, c.min_level)
@@ -121,12 +122,12 @@ def _cmd_roi(a: argparse.Namespace) -> int:
 def _cmd_decompress(a: argparse.Namespace) -> int:
     from .api import decompress, load_model
 
-    data = _read(a.input)
-    t0 = time.perf_counter()
-    image = decompress(data, load_model(a.weights))
     out = Path(a.output) if a.output else Path(a.input).with_suffix(".png")
     if not a.output and out.exists():  # photo.rcz -> photo.png would replace the original photo
         raise ValueError(f"{out} exists; name the output with -o")
+    data = _read(a.input)
+    t0 = time.perf_counter()
+    image = decompress(data, load_model(a.weights))
     _atomic_write(out, image=image)
     if not a.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
