@@ -96,8 +96,7 @@ def main() -> None:
             if target == 0.2 and ds not in examples:
                 blocks = block_importance(gt.astype(np.float32))
                 q = quality_map(enc["roi-gt"].base_level, enc["roi-gt"].roi_strength, blocks,
-                                bitstream.latent_shape(h, w), model.config.levels,
-                                model.config.min_level)[0, 0].numpy()
+                                bitstream.latent_shape(h, w), model.config.level_range)[0, 0].numpy()
                 examples[ds] = (ref, examples.pop(f"{ds}:uniform"), examples.pop(f"{ds}:roi-gt"), q)
 
     (out / "rows.json").write_text(json.dumps({"rows": rows, "recall": recalls}, indent=1))

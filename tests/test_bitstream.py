@@ -7,8 +7,9 @@ import pytest
 from roicodec import bitstream
 from roicodec.bitstream import RczFile, pack, unpack
 from roicodec.errors import BitstreamError
+from roicodec.levels import LevelRange
 
-LEVELS, GROUPS = 8, 5
+LEVELS, GROUPS = LevelRange(0.0, 7.0), 5
 
 
 def sample(importance: bool = True) -> RczFile:
@@ -100,13 +101,13 @@ def test_pack_refuses_invalid_fields():
 def test_levels_below_zero_roundtrip_only_for_models_that_have_them():
     f = sample()
     f.base_level = -1.75
-    data = pack(f, LEVELS, min_level=-2.0)
-    assert unpack(data, LEVELS, GROUPS, min_level=-2.0).base_level == -1.75
+    data = pack(f, LevelRange(-2.0, 7.0))
+    assert unpack(data, LevelRange(-2.0, 7.0), GROUPS).base_level == -1.75
     with pytest.raises(BitstreamError, match="base quality level"):
         unpack(data, LEVELS, GROUPS)  # a model without levels below 0 refuses the file
     f.base_level = -2.25
     with pytest.raises(ValueError):
-        pack(f, LEVELS, min_level=-2.0)
+        pack(f, LevelRange(-2.0, 7.0))
 
 
 def test_files_from_before_min_level_read_the_same():
@@ -119,3 +120,12 @@ def test_files_from_before_min_level_read_the_same():
     old += struct.pack("<I", zlib.crc32(old))
     assert old == bytes(data)
     assert unpack(old, LEVELS, GROUPS).base_level == 7.0
+
+
+def test_level_range_is_one_value_with_both_ends():
+    r = LevelRange.of_model(8, -3.0)
+    assert (r.low, r.high) == (-3.0, 7.0) and -3.0 in r and 7.0 in r and 7.01 not in r
+    assert r.clamp(-5.0) == -3.0 and r.clamp(9.0) == 7.0 and r.clamp(1.5) == 1.5
+    assert LevelRange.of_model(8, 0.0).low == 0.0
+    with pytest.raises(ValueError):
+        LevelRange(1.0, 0.0)

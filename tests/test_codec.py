@@ -17,10 +17,10 @@ def test_decode_equals_model_reconstruction_exactly(model, card):
     data = roicodec.compress(card, quality=3.25, model=model)
     decoded = roicodec.decompress(data, model)
     # the encoder's own quantised latent, reconstructed by the model directly
-    f = bitstream.unpack(data, model.config.levels, len(model.context.groups))
+    f = bitstream.unpack(data, model.config.level_range, len(model.context.groups))
     with torch.inference_mode():
         y = model.analyse(to_padded_tensor(prepare(card).rgb))
-        q = quality_map(f.base_level, 0.0, None, f.latent_shape, model.config.levels)
+        q = quality_map(f.base_level, 0.0, None, f.latent_shape, model.config.level_range)
         code = model.compress_latent(y, q)
         ref = to_image(model.synthesise(code.y_hat_int, q), card.size[0], card.size[1], "RGB")
         assert torch.equal(model.decompress_latent(code.z_string, code.y_strings, code.latent_shape), code.y_hat_int)

@@ -5,9 +5,12 @@ import pytest
 
 import roicodec
 from roicodec.errors import BudgetError, RateControlWarning
+from roicodec.levels import LevelRange
 from roicodec.ratecontrol import RateCurve, parse_size, search_base_level
 
 from .conftest import synthetic_image
+
+TRAINED = LevelRange(0.0, 7.0)  # levels 0..7, none below 0
 
 
 def test_parse_size_units():
@@ -35,7 +38,7 @@ def fake_encoder(a=400.0, rate=0.4):
 @pytest.mark.parametrize("budget", [450, 1000, 3000, 7000])
 def test_search_lands_within_one_percent_below(budget):
     encode, calls = fake_encoder()
-    res = search_base_level(encode, budget, 7.0)
+    res = search_base_level(encode, budget, TRAINED)
     assert res.in_range
     assert budget * 0.99 <= len(res.data) <= budget
     assert len(calls) <= 12
@@ -63,26 +66,26 @@ def test_a_measured_curve_needs_fewer_trials(offset, position):
 
     calls: list[float] = []
     budget = int(offset * math.exp(curve.at(position)))
-    res = search_base_level(encode, budget, 7.0, curve)
+    res = search_base_level(encode, budget, TRAINED, curve)
     with_curve = len(calls)
     assert res.in_range and budget * 0.99 <= len(res.data) <= budget
     calls = []
-    search_base_level(encode, budget, 7.0)
+    search_base_level(encode, budget, TRAINED)
     assert with_curve <= 4
     assert with_curve <= len(calls)
 
 
 def test_search_over_a_range_shorter_than_one_level():
     encode, _ = fake_encoder()
-    res = search_base_level(encode, 10**9, 0.25)  # e.g. lowering an ROI strength of 0.25
+    res = search_base_level(encode, 10**9, LevelRange(0.0, 0.25))  # e.g. lowering an ROI strength of 0.25
     assert not res.in_range and res.base == 0.25
 
 
 def test_search_reports_out_of_range():
     encode, _ = fake_encoder()
-    low = search_base_level(encode, 100, 7.0)
+    low = search_base_level(encode, 100, TRAINED)
     assert not low.in_range and low.base == 0 and "below" in low.message
-    high = search_base_level(encode, 10**9, 7.0)
+    high = search_base_level(encode, 10**9, TRAINED)
     assert not high.in_range and high.base == 7.0 and "above" in high.message
 
 
@@ -129,11 +132,11 @@ def test_search_goes_below_level_zero_when_the_model_allows_it():
     encode, calls = fake_encoder()
     smallest_at_zero = len(encode(0.0))
     budget = int(smallest_at_zero * 0.6)
-    old = search_base_level(encode, budget, 7.0)
+    old = search_base_level(encode, budget, TRAINED)
     assert not old.in_range and old.base == 0.0
-    new = search_base_level(encode, budget, 7.0, min_level=-2.0)
+    new = search_base_level(encode, budget, LevelRange(-2.0, 7.0))
     assert new.in_range and -2.0 <= new.base < 0 and budget * 0.99 <= len(new.data) <= budget
-    floor = search_base_level(encode, 10, 7.0, min_level=-2.0)
+    floor = search_base_level(encode, 10, LevelRange(-2.0, 7.0))
     assert not floor.in_range and floor.base == -2.0 and "below" in floor.message
 
 

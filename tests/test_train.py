@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from roicodec.levels import LevelRange
 from roicodec.model import ModelConfig
 from roicodec.train.data import random_quality_maps
 from roicodec.train.loop import TrainConfig, train
@@ -13,7 +14,7 @@ from .conftest import synthetic_image
 
 def test_quality_maps_cover_the_kinds_and_range():
     rng = np.random.default_rng(0)
-    q = random_quality_maps(64, 8, 8, 8, rng)
+    q = random_quality_maps(64, 8, 8, LevelRange(0.0, 7.0), rng)
     assert q.shape == (64, 1, 8, 8) and float(q.min()) >= 0 and float(q.max()) <= 7
     flat = [(m.max() - m.min()).item() == 0 for m in q]
     assert 0.3 < np.mean(flat) < 0.7  # about half uniform

@@ -14,6 +14,7 @@ from PIL import Image
 from . import bitstream
 from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning
 from .images import PreparedImage, prepare, to_image, to_padded_tensor
+from .levels import LevelRange
 from .model import RoiCodecModel
 from .ratecontrol import RateCurve, parse_size, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, quality_map
@@ -50,10 +51,14 @@ def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights
     return spec
 
 
-def check_strength(strength: float, levels: int) -> float:
-    """The ROI strength as the file stores it; an error before any detector runs."""
-    if not np.isfinite(strength) or not -(levels - 1) <= strength <= levels - 1:
-        raise BudgetError(f"roi strength must be a number in [-{levels - 1}, {levels - 1}]")
+def check_strength(strength: float, level_range: LevelRange) -> float:
+    """The ROI strength as the file stores it; an error before any detector runs.
+
+    At most the trained span (0..K-1) either way: a lift from the background's level to the top.
+    """
+    top = level_range.high
+    if not np.isfinite(strength) or not -top <= strength <= top:
+        raise BudgetError(f"roi strength must be a number in [-{top:g}, {top:g}]")
     return bitstream.quantise_strength(float(strength))
 
 
@@ -116,7 +121,7 @@ def compress_detailed(
     if sum(v is not None for v in (bpp, size, quality)) != 1:
         raise BudgetError("give exactly one of bpp, size or quality")
     model = model or load_model()
-    levels, min_level = model.config.levels, model.config.min_level
+    level_range = model.config.level_range
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
     w, h = prepared.size
     budget: int | None = None
@@ -130,15 +135,15 @@ def compress_detailed(
             budget = 1
     elif size is not None:
         budget = parse_size(size)
-    elif not (min_level <= quality <= levels - 1):
-        raise BudgetError(f"quality level must lie in [{min_level:g}, {levels - 1}]")
+    elif quality not in level_range:
+        raise BudgetError(f"quality level must lie in {level_range}")
 
     blocks = None
     strength = 0.0
     spec = roi_spec(roi, **roi_sources)
     roi_report: dict = {}
     if not spec.is_empty():
-        strength = check_strength(roi_strength, levels)
+        strength = check_strength(roi_strength, level_range)
         importance, roi_report = build_importance(prepared.rgb, spec)
         blocks = block_importance(importance)
         if strength == 0 or not blocks.any():
@@ -151,22 +156,22 @@ def compress_detailed(
         def encode(base: float, roi_strength: float | None = None) -> bytes:
             base = bitstream.quantise_base(base)
             s = strength if roi_strength is None else bitstream.quantise_strength(roi_strength)
-            q = quality_map(base, s, blocks, shape, levels, min_level)
+            q = quality_map(base, s, blocks, shape, level_range)
             code = model.compress_latent(y, q)
             f = bitstream.RczFile(
                 width=w, height=h, mode=prepared.mode, model_id=model.model_id, base_level=base,
                 roi_strength=s, importance=blocks if s else None, z_payload=code.z_string, y_payloads=code.y_strings,
             )
-            return bitstream.pack(f, levels, min_level)
+            return bitstream.pack(f, level_range)
 
         if budget is None:
             base = bitstream.quantise_base(float(quality))
             return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
-        result = search_base_level(encode, budget, float(levels - 1), rate_curve(model, w * h), min_level)
-        if not result.in_range and result.base <= min_level and strength > 0:
+        result = search_base_level(encode, budget, level_range, rate_curve(model, w * h))
+        if not result.in_range and result.base <= level_range.low and strength > 0:
             # Below the range with the background already at the lowest level: keep the
             # file in budget by lowering the ROI's lift instead (size grows with the strength).
-            lifted = search_base_level(lambda st: encode(min_level, st), budget, strength)
+            lifted = search_base_level(lambda st: encode(level_range.low, st), budget, LevelRange(0.0, strength))
             if len(lifted.data) < len(result.data):
                 # In budget with a lower lift, or, when not even the background alone fits,
                 # the smallest file there is: the one without a lift (the strength search ends at 0).
@@ -174,7 +179,7 @@ def compress_detailed(
                 lowered = bitstream.quantise_strength(lifted.base)
                 message = (f"the budget is below the range at ROI strength {strength:g}; the ROI strength was "
                            f"lowered to {lowered:g} to fit it") if fits else f"{lifted.message}, even without an ROI lift"
-                result = replace(lifted, base=bitstream.quantise_base(min_level), in_range=fits, message=message)
+                result = replace(lifted, base=bitstream.quantise_base(level_range.low), in_range=fits, message=message)
                 strength = lowered
     notes = list(prepared.notes)
     if result.message:
@@ -188,13 +193,13 @@ def rate_curve(model: RoiCodecModel, pixels: int) -> RateCurve | None:
     meta = getattr(model, "weights_meta", {})
     bpp = meta.get("rate_curve_bpp")
     first = float(meta.get("rate_curve_min_level", 0.0))
-    if not bpp or first + len(bpp) - 1 != model.config.levels - 1 or first < model.config.min_level:
+    if not bpp or first + len(bpp) - 1 != model.config.level_range.high or first < model.config.level_range.low:
         return None
     return RateCurve([float(b) for b in bpp], pixels, first)
 
 
 def _parse(data: bytes, model: RoiCodecModel) -> bitstream.RczFile:
-    f = bitstream.unpack(data, model.config.levels, len(model.context.groups), model.config.min_level)
+    f = bitstream.unpack(data, model.config.level_range, len(model.context.groups))
     if f.model_id != model.model_id:
         raise ModelMismatchError(
             f"file was made by model {f.model_id.hex()}, but the loaded model is {model.model_id.hex()}"
@@ -206,7 +211,7 @@ def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources)."""
     model = model or load_model()
     f = _parse(data, model)
-    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.levels, model.config.min_level)
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.level_range)
     with torch.inference_mode():
         try:
             y_hat = model.decompress_latent(f.z_payload, f.y_payloads, f.latent_shape)
@@ -219,9 +224,9 @@ def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
 def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
     """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model."""
     f = bitstream.peek_header(data)["file"]
-    levels = model.config.levels if model is not None else 1 << 16
-    min_level = model.config.min_level if model is not None else -float(1 << 16)
-    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, levels, min_level)
+    # without a model the usable range is unknown: report the map as the file states it
+    level_range = model.config.level_range if model is not None else LevelRange(-float("inf"), float("inf"))
+    q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, level_range)
     info = {
         "width": f.width,
         "height": f.height,

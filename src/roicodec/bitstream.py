@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BitstreamError
+from .levels import LevelRange
 
 MAGIC = b"\x89RCZ"
 VERSION = 1
@@ -39,6 +40,8 @@ MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28
 MODES = ("RGB", "L")
 BASE_SCALE = 4096
+#: For reading a header without a model: any level the i16 field can hold.
+ANY_LEVEL = LevelRange(-(1 << 15) / BASE_SCALE, (1 << 15) / BASE_SCALE)
 STRENGTH_SCALE = 256
 IMPORTANCE_STEPS = 16
 #: Blocks of the quality map are this many pixels wide; the image is padded to HYPER_STRIDE.
@@ -115,13 +118,13 @@ class _Reader:
         raise BitstreamError(f"corrupt file: {what} is not a valid length")
 
 
-def pack(f: RczFile, levels: int, min_level: float = 0.0) -> bytes:
+def pack(f: RczFile, level_range: LevelRange) -> bytes:
     """Serialise; validates the fields so an encoder bug cannot write an unreadable file."""
     if not (1 <= f.width <= MAX_SIDE and 1 <= f.height <= MAX_SIDE):
         raise ValueError("image size out of range")
     base = round(f.base_level * BASE_SCALE)
     strength = round(f.roi_strength * STRENGTH_SCALE)
-    if not max(round(min_level * BASE_SCALE), -(1 << 15)) <= base <= min((levels - 1) * BASE_SCALE, (1 << 15) - 1):
+    if not max(round(level_range.low * BASE_SCALE), -(1 << 15)) <= base <= min(round(level_range.high * BASE_SCALE), (1 << 15) - 1):
         raise ValueError("base level out of range")
     if not -(1 << 15) <= strength < (1 << 15):
         raise ValueError("roi strength out of range")
@@ -149,7 +152,7 @@ def pack(f: RczFile, levels: int, min_level: float = 0.0) -> bytes:
     return bytes(out)
 
 
-def unpack(data: bytes, levels: int, groups: int, min_level: float = 0.0) -> RczFile:
+def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
     """Parse and validate every field; raises BitstreamError with a one-line reason."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BitstreamError("expected bytes")
@@ -174,7 +177,7 @@ def unpack(data: bytes, levels: int, groups: int, min_level: float = 0.0) -> Rcz
     if mode_byte >= len(MODES):
         raise BitstreamError(f"corrupt file: unknown colour mode {mode_byte}")
     base, strength = struct.unpack("<hh", r.take(4, "quality parameters"))
-    if not round(min_level * BASE_SCALE) <= base <= (levels - 1) * BASE_SCALE:
+    if not round(level_range.low * BASE_SCALE) <= base <= round(level_range.high * BASE_SCALE):
         raise BitstreamError("corrupt file: base quality level out of range")
     shape = latent_shape(height, width)
     map_len = r.varint("map length")
@@ -213,7 +216,7 @@ def unpack(data: bytes, levels: int, groups: int, min_level: float = 0.0) -> Rcz
 
 def peek_header(data: bytes) -> dict:
     """Cheap header facts (no model needed) for `roicodec info`."""
-    f = unpack(data, levels=1 << 16, groups=_peek_groups(data), min_level=-8.0)
+    f = unpack(data, ANY_LEVEL, groups=_peek_groups(data))
     return {"width": f.width, "height": f.height, "mode": f.mode, "model_id": f.model_id.hex(), "file": f}
 
 

@@ -65,7 +65,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     _atomic_write(out, res.data)
     from .bitstream import unpack
 
-    f = unpack(res.data, model.config.levels, len(model.context.groups), model.config.min_level)
+    f = unpack(res.data, model.config.level_range, len(model.context.groups))
     bpp = 8 * len(res.data) / (f.width * f.height)
     for note in res.notes:
         print(f"roicodec: note: {note}", file=sys.stderr)
@@ -94,7 +94,7 @@ def _cmd_roi(a: argparse.Namespace) -> int:
 
     model = load_model(a.weights)
     c = model.config
-    strength = check_strength(a.roi_strength, c.levels)
+    strength = check_strength(a.roi_strength, c.level_range)
     prepared = prepare(a.input)
     spec = roi_spec(a.roi, **_roi_sources(a))
     if spec.is_empty():
@@ -109,8 +109,8 @@ def _cmd_roi(a: argparse.Namespace) -> int:
             res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength, model=model)
         base, strength = res.base_level, res.roi_strength
     h, w = prepared.rgb.shape[:2]
-    q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.levels, c.min_level)
-    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.levels, c.min_level)
+    q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.level_range)
+    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range)
     _atomic_write(Path(a.output), image=image)
     for name, r in report.items():
         print(f"{name:<9} {r['detector']:<18} {100 * r['coverage']:5.1f} % of the image")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .bitstream import BASE_SCALE
 from .errors import BudgetError
+from .levels import LevelRange
 
 TOLERANCE = 0.01
 MAX_TRIALS = 24
@@ -76,10 +77,11 @@ class RateCurve:
         self.max_level = self.min_level + len(logs) - 1
 
     @classmethod
-    def default(cls, max_level: float, pixels: int, min_level: float = 0.0) -> "RateCurve":
+    def default(cls, level_range: LevelRange, pixels: int) -> "RateCurve":
         """Used when the weights carry no measured curve: 0.1 bpp at level 0, INITIAL_SLOPE per level."""
-        n = max(2, math.ceil(max_level - min_level) + 1)  # a strength of 0.25 still needs two points
-        return cls([0.1 * math.exp(INITIAL_SLOPE * (min_level + k)) for k in range(n)], pixels, min_level)
+        low = level_range.low
+        n = max(2, math.ceil(level_range.high - low) + 1)  # a strength of 0.25 still needs two points
+        return cls([0.1 * math.exp(INITIAL_SLOPE * (low + k)) for k in range(n)], pixels, low)
 
     def at(self, level: float) -> float:
         t = min(max(level, self.min_level), self.max_level) - self.min_level
@@ -97,8 +99,8 @@ class RateCurve:
         return self.min_level + k + (value - self.logs[k]) / (self.logs[k + 1] - self.logs[k])
 
 
-def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: float,
-                      curve: RateCurve | None = None, min_level: float = 0.0) -> RateResult:
+def search_base_level(encode: Callable[[float], bytes], budget: int, level_range: LevelRange,
+                      curve: RateCurve | None = None) -> RateResult:
     """Largest-file search for size <= budget; stops within TOLERANCE below budget.
 
     The search runs in u = curve.at(level) (expected log bytes), where the measured
@@ -106,8 +108,9 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, max_level: 
     bracketed, then Illinois regula falsi inside the bracket.
     """
     target = math.log(budget * (1 - TOLERANCE / 2))
+    min_level, max_level = level_range.low, level_range.high
     if curve is None:
-        curve = RateCurve.default(max_level, pixels=1, min_level=min_level)
+        curve = RateCurve.default(level_range, pixels=1)
         level = (min_level + max_level) / 2  # the default curve knows the shape, not the size
     else:
         level = min(max(curve.inverse(target), min_level), max_level)

@@ -14,6 +14,7 @@ import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor, nn
 
+from ..levels import LevelRange
 from .entropy import ChannelCheckerboardCoder
 from .exact import from_fixed, invalidate_exact_caches, to_fixed
 from .gain import GainUnits
@@ -37,6 +38,10 @@ class ModelConfig:
     #: -3 and not lower: further down the extrapolation left the R-D curve
     #: (docs/design-decisions.md item 9). Weights whose metadata predates this field load with 0.0.
     min_level: float = -3.0
+
+    @property
+    def level_range(self) -> LevelRange:
+        return LevelRange.of_model(self.levels, self.min_level)
 
     def to_dict(self) -> dict:
         return asdict(self)

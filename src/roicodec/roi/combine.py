@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..bitstream import BLOCK, IMPORTANCE_STEPS, latent_shape
+from ..levels import LevelRange
 
 #: Gaussian smoothing of the combined importance, in pixels.
 SMOOTHING_SIGMA = 8.0
@@ -44,12 +45,12 @@ def block_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA, cov
     return np.clip(np.round(blocks * IMPORTANCE_STEPS), 0, IMPORTANCE_STEPS).astype(np.uint8)
 
 
-def quality_map(base: float, strength: float, blocks: np.ndarray | None, shape: tuple[int, int], levels: int,
-                min_level: float = 0.0) -> torch.Tensor:
+def quality_map(base: float, strength: float, blocks: np.ndarray | None, shape: tuple[int, int],
+                level_range: LevelRange) -> torch.Tensor:
     """The decoder's quality map, (1, 1, h, w) float32; identical on both sides by construction."""
     if blocks is None:
         q = torch.full((1, 1, *shape), float(base), dtype=torch.float32)
     else:
         imp = torch.from_numpy(blocks.astype(np.float32) / IMPORTANCE_STEPS)[None, None]
         q = float(base) + float(strength) * imp
-    return q.clamp_(float(min_level), float(levels - 1))
+    return q.clamp_(level_range.low, level_range.high)

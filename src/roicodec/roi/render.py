@@ -11,21 +11,21 @@ import numpy as np
 from PIL import Image
 
 from ..bitstream import BLOCK
+from ..levels import LevelRange
 
 
-def render_roi(rgb: np.ndarray, importance: np.ndarray, q_blocks: np.ndarray, levels: int,
-               min_level: float = 0.0) -> Image.Image:
+def render_roi(rgb: np.ndarray, importance: np.ndarray, q_blocks: np.ndarray, level_range: LevelRange) -> Image.Image:
     h, w = rgb.shape[:2]
     heat = cv2.applyColorMap(np.uint8(np.clip(importance, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
     overlay = (0.55 * rgb + 0.45 * heat).astype(np.uint8)
-    qn = np.uint8(np.clip((q_blocks - min_level) / max(levels - 1 - min_level, 1), 0, 1) * 255)
+    qn = np.uint8(np.clip((q_blocks - level_range.low) / max(level_range.high - level_range.low, 1), 0, 1) * 255)
     qimg = cv2.resize(qn, (q_blocks.shape[1] * BLOCK, q_blocks.shape[0] * BLOCK), interpolation=cv2.INTER_NEAREST)[:h, :w]
     qcol = cv2.applyColorMap(qimg, cv2.COLORMAP_VIRIDIS)[..., ::-1]
     qcol = (0.8 * qcol + 0.2 * rgb).astype(np.uint8)
     gap = np.full((h, max(4, w // 100), 3), 255, np.uint8)
     canvas = np.ascontiguousarray(np.concatenate([overlay, gap, qcol], axis=1))
     scale = max(0.4, min(w, h) / 600)
-    label = f"quality levels {q_blocks.min():.2f} .. {q_blocks.max():.2f} (of {min_level:g}..{levels - 1})"
+    label = f"quality levels {q_blocks.min():.2f} .. {q_blocks.max():.2f} (of {level_range.low:g}..{level_range.high:g})"
     org = (overlay.shape[1] + gap.shape[1] + 8, int(24 * scale) + 4)
     cv2.putText(canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), max(1, int(3 * scale)), cv2.LINE_AA)
     cv2.putText(canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), max(1, int(scale)), cv2.LINE_AA)

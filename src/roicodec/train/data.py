@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..levels import LevelRange
 from .synthetic import synthetic_page
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
@@ -69,12 +70,10 @@ class CropSampler:
         return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
-def random_quality_maps(batch: int, h: int, w: int, levels: int, rng: np.random.Generator,
-                        min_level: float = 0.0) -> torch.Tensor:
-    """Quality maps at latent resolution in [min_level, levels - 1], as DESIGN lists:
+def random_quality_maps(batch: int, h: int, w: int, level_range: LevelRange, rng: np.random.Generator) -> torch.Tensor:
+    """Quality maps at latent resolution within level_range, as DESIGN lists:
     uniform (about half), raised ellipses/rectangles over a lower background, and gradients."""
-    top = levels - 1
-    bottom = float(min_level)
+    top, bottom = level_range.high, level_range.low
     maps = np.empty((batch, 1, h, w), np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     for b in range(batch):

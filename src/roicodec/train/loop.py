@@ -132,6 +132,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     val = _load_val(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
     levels = model_config.levels
+    level_range = model_config.level_range
     t0 = time.time()
     bar = tqdm(total=cfg.steps, initial=step, desc="training", dynamic_ncols=True)
     ema: dict[str, float] = {}
@@ -139,7 +140,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         lr = _lr_at(cfg, step)
         opt.param_groups[0]["lr"] = lr
         x = sampler.sample(cfg.batch).to(device)
-        q = random_quality_maps(cfg.batch, lat, lat, levels, rng, model_config.min_level).to(device)
+        q = random_quality_maps(cfg.batch, lat, lat, level_range, rng).to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
             result = model(x, q)
         terms = rate_distortion_loss(model, result, x, q)
@@ -162,7 +163,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
                 ckpt_path,
             )
         if val and (step % cfg.val_every == 0 or step == cfg.steps):
-            rows = validate(model, val, sorted({model_config.min_level, 0.0, 2.0, 4.0, 6.0, float(levels - 1)}))
+            rows = validate(model, val, sorted({level_range.low, 0.0, 2.0, 4.0, 6.0, level_range.high}))
             history.append({"step": step, "val": rows})
             tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
             (out / "history.json").write_text(json.dumps(history, indent=1))

@@ -1,0 +1,72 @@
+"""Where the quality ceiling is: the transforms, or quantisation and the entropy model?
+
+    python benchmarks/transform_ceiling.py --images ../shared/data/kodak ../shared/data/roi/text/images
+
+For each image, PSNR of the float forward pass (which the real decoder reproduces: same
+rounding around the predicted means) at uniform quality levels, with its estimated bpp,
+and PSNR of the autoencoder alone: g_s(g_a(x)) with the gains applied but no rounding
+at all. No file can beat the second figure; when the top level sits on it, more bits
+cannot buy more quality and only better-trained (or larger) transforms can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+import roicodec
+from roicodec.train.data import list_images
+from roicodec.train.losses import bits_per_pixel
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return -10 * math.log10(max(float((a - b).pow(2).mean()), 1e-12))
+
+
+@torch.inference_mode()
+def measure(model, path: Path, levels: list[float]) -> dict:
+    a = np.asarray(Image.open(path).convert("RGB"))
+    h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64  # the float path needs multiples of 64
+    x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+    y = model.g_a(x)
+    row: dict = {"image": path.name}
+    for lv in levels:
+        q = torch.full((1, 1, h // 16, w // 16), float(lv))
+        out = model(x, q)
+        row[f"q{lv:g}"] = (float(bits_per_pixel(out["likelihoods"], h * w)), _psnr(out["x_hat"].clamp(0, 1), x))
+        row[f"noq{lv:g}"] = _psnr(model.g_s(y * model.gain(q) * model.inverse_gain(q)).clamp(0, 1), x)
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", nargs="+", required=True, help="folders of images, one table row each")
+    p.add_argument("--levels", type=float, nargs="+", default=[0.0, 4.0, 7.0])
+    p.add_argument("--limit", type=int, default=24, help="images per folder")
+    p.add_argument("--weights", default=None)
+    a = p.parse_args()
+    model = roicodec.load_model(a.weights).eval()
+    print(f"model {model.model_id}")
+    head = ["folder", "n"] + [f"q{lv:g} bpp / PSNR" for lv in a.levels] + [f"no rounding, q{lv:g}" for lv in a.levels]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for folder in a.images:
+        files = list_images(folder)[: a.limit]
+        rows = [measure(model, f, a.levels) for f in tqdm(files, desc=Path(folder).name)]
+        cells = [folder, str(len(rows))]
+        for lv in a.levels:
+            bpp = statistics.mean(r[f"q{lv:g}"][0] for r in rows)
+            cells.append(f"{bpp:.3f} / {statistics.mean(r[f'q{lv:g}'][1] for r in rows):.2f}")
+        cells += [f"{statistics.mean(r[f'noq{lv:g}'] for r in rows):.2f}" for lv in a.levels]
+        lines.append("| " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

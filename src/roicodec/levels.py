@@ -1,0 +1,36 @@
+"""The quality levels a model can code, passed around as one value.
+
+Levels 0..K-1 are trained gain vectors; a model may also code levels below 0 down to
+its ``min_level`` (the gain line of levels 0..1 continued). Every consumer (bitstream
+validation, quality maps, rate control, training maps, previews) needs both ends, and a
+forgotten ``min_level`` argument used to default silently to 0; one value cannot be
+half-passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LevelRange:
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"empty level range [{self.low:g}, {self.high:g}]")
+
+    @classmethod
+    def of_model(cls, levels: int, min_level: float) -> "LevelRange":
+        """K trained levels 0..K-1, usable down to min_level (<= 0)."""
+        return cls(float(min(min_level, 0.0)), float(levels - 1))
+
+    def clamp(self, q: float) -> float:
+        return min(max(q, self.low), self.high)
+
+    def __contains__(self, q: float) -> bool:
+        return self.low <= q <= self.high
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]"
