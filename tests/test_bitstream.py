@@ -128,4 +128,6 @@ def test_level_range_is_one_value_with_both_ends():
     assert r.clamp(-5.0) == -3.0 and r.clamp(9.0) == 7.0 and r.clamp(1.5) == 1.5
     assert LevelRange.of_model(8, 0.0).low == 0.0
     with pytest.raises(ValueError):
+        LevelRange.of_model(8, 1.0)  # levels start at 0 or below
+    with pytest.raises(ValueError):
         LevelRange(1.0, 0.0)

@@ -24,7 +24,9 @@ class LevelRange:
     @classmethod
     def of_model(cls, levels: int, min_level: float) -> "LevelRange":
         """K trained levels 0..K-1, usable down to min_level (<= 0)."""
-        return cls(float(min(min_level, 0.0)), float(levels - 1))
+        if min_level > 0:
+            raise ValueError("min_level must be <= 0")
+        return cls(float(min_level), float(levels - 1))
 
     def clamp(self, q: float) -> float:
         return min(max(q, self.low), self.high)

@@ -131,7 +131,6 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
     val = _load_val(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
-    levels = model_config.levels
     level_range = model_config.level_range
     t0 = time.time()
     bar = tqdm(total=cfg.steps, initial=step, desc="training", dynamic_ncols=True)
