@@ -53,7 +53,7 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     a = p.parse_args()
     model = roicodec.load_model(a.weights).eval()
-    print(f"model {model.model_id}")
+    print(f"model {model.model_id.hex()}")
     head = ["folder", "n"] + [f"q{lv:g} bpp / PSNR" for lv in a.levels] + [f"no rounding, q{lv:g}" for lv in a.levels]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for folder in a.images:
