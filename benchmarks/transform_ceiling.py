@@ -12,7 +12,6 @@ cannot buy more quality and only better-trained (or larger) transforms can.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from pathlib import Path
 
@@ -23,11 +22,7 @@ from tqdm import tqdm
 
 import roicodec
 from roicodec.train.data import list_images
-from roicodec.train.losses import bits_per_pixel
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return -10 * math.log10(max(float((a - b).pow(2).mean()), 1e-12))
+from roicodec.train.losses import bits_per_pixel, psnr
 
 
 @torch.inference_mode()
@@ -40,8 +35,8 @@ def measure(model, path: Path, levels: list[float]) -> dict:
     for lv in levels:
         q = torch.full((1, 1, h // 16, w // 16), float(lv))
         out = model(x, q)
-        row[f"q{lv:g}"] = (float(bits_per_pixel(out["likelihoods"], h * w)), _psnr(out["x_hat"].clamp(0, 1), x))
-        row[f"noq{lv:g}"] = _psnr(model.g_s(y * model.gain(q) * model.inverse_gain(q)).clamp(0, 1), x)
+        row[f"q{lv:g}"] = (float(bits_per_pixel(out["likelihoods"], h * w)), psnr(out["x_hat"].clamp(0, 1), x))
+        row[f"noq{lv:g}"] = psnr(model.g_s(y * model.gain(q) * model.inverse_gain(q)).clamp(0, 1), x)
     return row
 
 

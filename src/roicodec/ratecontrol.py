@@ -113,7 +113,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         curve = RateCurve.default(level_range, pixels=1)
         level = (min_level + max_level) / 2  # the default curve knows the shape, not the size
     else:
-        level = min(max(curve.inverse(target), min_level), max_level)
+        level = level_range.clamp(curve.inverse(target))
     cache: dict[int, bytes] = {}
 
     def trial(level: float) -> tuple[float, int]:
