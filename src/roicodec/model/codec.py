@@ -43,6 +43,10 @@ class ModelConfig:
     def level_range(self) -> LevelRange:
         return LevelRange.of_model(self.levels, self.min_level)
 
+    def lmbda(self, q: float | Tensor) -> float | Tensor:
+        """lambda(q) = lambda_min * (lambda_max / lambda_min) ** (q / (K - 1)), for a float or a tensor of levels."""
+        return self.lambda_min * (self.lambda_max / self.lambda_min) ** (q / (self.levels - 1))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -78,9 +82,8 @@ class RoiCodecModel(nn.Module):
 
     # ------------------------------------------------------------------ training
     def lmbda(self, q: Tensor) -> Tensor:
-        """lambda(q) = lambda_min * (lambda_max / lambda_min) ** (q / (K - 1))."""
-        c = self.config
-        return c.lambda_min * (c.lambda_max / c.lambda_min) ** (q / (c.levels - 1))
+        """Per-pixel Lagrange multiplier of the training objective at level q."""
+        return self.config.lmbda(q)
 
     def forward(self, x: Tensor, q: Tensor) -> dict:
         """x: (B,3,H,W) in [0,1], H and W multiples of 64; q: (B,1,H/16,W/16) levels."""

@@ -172,10 +172,6 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     return final
 
 
-def _lambda_at(c: ModelConfig, q: float) -> float:
-    return c.lambda_min * (c.lambda_max / c.lambda_min) ** (q / (c.levels - 1))
-
-
 def training_meta(step: int, data: str, train_config: dict | None, model_config: ModelConfig) -> dict:
     return {
         "architecture": "roicodec: residual-GDN + attention transforms x16, spatial gain units, hyperprior, "
@@ -183,7 +179,7 @@ def training_meta(step: int, data: str, train_config: dict | None, model_config:
         "training_steps": step,
         "training_data": str(data),
         "train_config": train_config or {},
-        "lambda_range": [_lambda_at(model_config, model_config.min_level), model_config.lambda_max],
+        "lambda_range": [model_config.lmbda(model_config.min_level), model_config.lambda_max],
         "level_range": [model_config.min_level, model_config.levels - 1],
         "objective": "R + mean(lambda(q) * 255^2 * MSE), lambda(q) = lmin * (lmax/lmin)^(q/(K-1)), "
         "q in [min_level, K-1]",
