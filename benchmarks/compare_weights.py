@@ -14,26 +14,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from roicodec.evaluate.rd import bd_rate, result_json
-from roicodec.train.data import list_images
-from roicodec.train.losses import bits_per_pixel, psnr
+from roicodec.train.loop import export_checkpoint, load_eval_images, validate
 from roicodec.weights import load_model
 
 
 def as_weights(path: Path, tmp: Path) -> Path:
     if path.suffix != ".pt":
         return path
-    from roicodec.train.loop import export_checkpoint
-
     run = tmp / f"run{len(list(tmp.iterdir()))}"
     run.mkdir()
     (run / "checkpoint.pt").symlink_to(path.resolve())
@@ -42,19 +36,10 @@ def as_weights(path: Path, tmp: Path) -> Path:
     return dest
 
 
-@torch.inference_mode()
-def curve(model, files: list[Path], levels: list[float], desc: str) -> dict:
-    per_level = {lv: ([], []) for lv in levels}
-    for f in tqdm(files, desc=desc):
-        a = np.asarray(Image.open(f).convert("RGB"))
-        h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64  # the float path needs multiples of 64
-        x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
-        for lv in levels:
-            out = model(x, torch.full((1, 1, h // 16, w // 16), float(lv)))
-            per_level[lv][0].append(float(bits_per_pixel(out["likelihoods"], h * w)))
-            per_level[lv][1].append(psnr(out["x_hat"].clamp(0, 1), x))
-    points = [{"bpp": statistics.mean(b), "psnr-rgb": statistics.mean(p), "setting": lv} for lv, (b, p) in per_level.items()]
-    return result_json(desc, "float forward pass, estimated bpp", points)
+def curve(model, images: list[torch.Tensor], levels: list[float], name: str) -> dict:
+    rows = validate(model, images, levels)
+    points = [{"bpp": r["bpp"], "psnr-rgb": r["psnr"], "setting": r["level"]} for r in rows]
+    return result_json(name, "float forward pass, estimated bpp", points)
 
 
 def main() -> None:
@@ -64,13 +49,14 @@ def main() -> None:
     p.add_argument("--levels", type=float, nargs="+", default=[-3.0, -1.0, 1.0, 3.0, 5.0, 7.0])
     p.add_argument("--limit", type=int, default=24, help="images per folder")
     a = p.parse_args()
+    images = {folder: load_eval_images(folder, a.limit) for folder in a.images}
     tmp = Path(tempfile.mkdtemp())
     try:
         curves = {}
-        for wpath in a.weights:
+        for wpath in tqdm(a.weights, desc="weights"):
             model = load_model(as_weights(Path(wpath), tmp)).eval()
             for folder in a.images:
-                curves[(wpath, folder)] = curve(model, list_images(folder)[: a.limit], a.levels, f"{Path(wpath).name} {Path(folder).name}")
+                curves[(wpath, folder)] = curve(model, images[folder], a.levels, f"{Path(wpath).name} {Path(folder).name}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for folder in a.images:

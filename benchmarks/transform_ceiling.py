@@ -15,23 +15,19 @@ import argparse
 import statistics
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 import roicodec
-from roicodec.train.data import list_images
+from roicodec.train.loop import load_eval_images
 from roicodec.train.losses import bits_per_pixel, psnr
 
 
 @torch.inference_mode()
-def measure(model, path: Path, levels: list[float]) -> dict:
-    a = np.asarray(Image.open(path).convert("RGB"))
-    h, w = a.shape[0] // 64 * 64, a.shape[1] // 64 * 64  # the float path needs multiples of 64
-    x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+def measure(model, x: torch.Tensor, levels: list[float]) -> dict:
+    h, w = x.shape[2], x.shape[3]
     y = model.g_a(x)
-    row: dict = {"image": path.name}
+    row: dict = {}
     for lv in levels:
         q = torch.full((1, 1, h // 16, w // 16), float(lv))
         out = model(x, q)
@@ -52,8 +48,7 @@ def main() -> None:
     head = ["folder", "n"] + [f"q{lv:g} bpp / PSNR" for lv in a.levels] + [f"no rounding, q{lv:g}" for lv in a.levels]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for folder in a.images:
-        files = list_images(folder)[: a.limit]
-        rows = [measure(model, f, a.levels) for f in tqdm(files, desc=Path(folder).name)]
+        rows = [measure(model, x, a.levels) for x in tqdm(load_eval_images(folder, a.limit), desc=Path(folder).name)]
         cells = [folder, str(len(rows))]
         for lv in a.levels:
             bpp = statistics.mean(r[f"q{lv:g}"][0] for r in rows)

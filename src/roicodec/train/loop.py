@@ -67,8 +67,9 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def validate(model: RoiCodecModel, images: list[torch.Tensor], levels: list[float]) -> list[dict]:
-    """Estimated bpp and PSNR at uniform levels (likelihood estimate, float path)."""
+    """Estimated bpp and PSNR at uniform levels (likelihood estimate, float path), means over images."""
     from .losses import bits_per_pixel
 
     model.eval()
@@ -85,7 +86,8 @@ def validate(model: RoiCodecModel, images: list[torch.Tensor], levels: list[floa
     return rows
 
 
-def _load_val(folder: str, count: int) -> list[torch.Tensor]:
+def load_eval_images(folder: str, count: int) -> list[torch.Tensor]:
+    """The first `count` images of a folder as (1,3,H,W) tensors cropped to multiples of 64 (the float path's need)."""
     from PIL import Image
 
     out = []
@@ -131,7 +133,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         print(f"resumed from {ckpt_path} at step {step}")
 
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
-    val = _load_val(cfg.val, cfg.val_images) if cfg.val else []
+    val = load_eval_images(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
     level_range = model_config.level_range
     t0 = time.time()
