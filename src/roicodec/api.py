@@ -14,13 +14,12 @@ from PIL import Image
 from . import bitstream
 from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning
 from .images import PreparedImage, prepare, to_image, to_padded_tensor
-from .levels import LevelRange
+from .levels import DEFAULT_ROI_STRENGTH, LevelRange
 from .model import RoiCodecModel
 from .ratecontrol import RateCurve, parse_size, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, quality_map
 from .weights import load_model as _load_weights
 
-DEFAULT_ROI_STRENGTH = 2.0
 
 ImageLike = str | Path | Image.Image
 RoiLike = str | Path | Image.Image | np.ndarray | RoiSpec

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .levels import DEFAULT_ROI_STRENGTH
 
 
 def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
@@ -269,7 +270,8 @@ def _add_roi_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roi-classes", metavar="LABELS.png", help="integer class-label image")
     p.add_argument("--class-weights", metavar="ID=W,...", help="importance per class, e.g. 1=1.0,2=0.5,other=0.1")
     p.add_argument("--class-legend", metavar="FILE", help="class names -> ids (JSON or 'id name' lines)")
-    p.add_argument("--roi-strength", type=float, default=2.0, help="quality levels added at full importance (default 2)")
+    p.add_argument("--roi-strength", type=float, default=DEFAULT_ROI_STRENGTH,
+                   help=f"quality levels added at full importance (default {DEFAULT_ROI_STRENGTH:g})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,7 +67,6 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def validate(model: RoiCodecModel, images: list[torch.Tensor], levels: list[float]) -> list[dict]:
     """Estimated bpp and PSNR at uniform levels (likelihood estimate, float path), means over images."""
     from .losses import bits_per_pixel
