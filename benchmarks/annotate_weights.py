@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 import roicodec
 from roicodec.images import prepare
-from roicodec.weights import RoiCodecWeights, compute_model_id, load_model, read_metadata
+from roicodec.weights import RoiCodecWeights, compute_model_id, load_model, read_metadata, write_weights_file
 
 
 def measure_rate_curve(folder: str) -> tuple[list[float], float]:
@@ -74,11 +72,7 @@ def main() -> None:
         raise SystemExit("weights file is inconsistent: its tensors do not match its model id")
     md = {"format": "roicodec-weights-1", "model_id": info["model_id"], "config": json.dumps(info["config"]),
           "meta": json.dumps(meta, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp, metadata=md)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_weights_file(state, path, md)
     print(f"{path}: model {info['model_id']}, metadata updated")
 
 

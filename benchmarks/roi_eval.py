@@ -19,7 +19,6 @@ Region-wise PSNR is what seeds 001/002 report as their ROI figure.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 from pathlib import Path
@@ -32,7 +31,7 @@ import roicodec
 from roicodec import bitstream
 from roicodec.evaluate.baselines import CODECS, CodecUnavailable, at_most
 from roicodec.evaluate.metrics import psnr
-from roicodec.roi import AUTO_WEIGHTS, RoiSpec, block_importance, build_importance, quality_map
+from roicodec.roi import AUTO_WEIGHTS, block_importance, quality_map
 from roicodec.roi.importance import source_map
 
 
@@ -162,8 +161,7 @@ def plot_examples(examples: dict, path: Path) -> None:
         return
     fig, axes = plt.subplots(len(items), 4, figsize=(16, 3.6 * len(items)), squeeze=False)
     for row, (ds, (ref, uni, roi, q)) in zip(axes, items):
-        gt_note = ""
-        for ax, img, title in zip(row, (ref, uni, roi), (f"{ds}: original", "uniform @0.2 bpp", "ROI (GT mask) @0.2 bpp" + gt_note)):
+        for ax, img, title in zip(row, (ref, uni, roi), (f"{ds}: original", "uniform @0.2 bpp", "ROI (GT mask) @0.2 bpp")):
             ax.imshow(img)
             ax.set_title(title)
             ax.axis("off")

@@ -3,7 +3,9 @@ import sys
 
 import pytest
 
+import roicodec
 from roicodec.cli import main
+from roicodec.weights import RoiCodecWeights
 
 from .conftest import synthetic_image
 
@@ -42,6 +44,8 @@ def test_roi_flag(tmp_path, png):
     rcz = tmp_path / "roi.rcz"
     assert main(["compress", str(png), "-o", str(rcz), "--size", "900", "--roi", str(mask), "--roi-strength", "2"]) == 0
     assert rcz.stat().st_size <= 900
+    info = roicodec.inspect(rcz.read_bytes())
+    assert info["has_roi"] and 0 < info["roi_strength"] <= 2  # rate control may lower the lift to fit
 
 
 @pytest.mark.parametrize(
@@ -64,14 +68,20 @@ def test_roi_flag(tmp_path, png):
         (["decompress", "{png}", "-o", "{t}/x.png"], "not a .rcz"),
         (["decompress", "{t}/none.rcz", "-o", "{t}/x.png"], "not found"),
         (["info", "{png}"], "not a .rcz"),
+        (["eval", "--images", "{t}", "--codecs", "jpeg,foo", "--out", "{t}/ev"], "unknown codecs: foo"),
+        (["eval", "--images", "{t}", "--codecs", "jpeg", "--out", "{t}/ev", "--reference", "{t}/no.json"], "reference"),
+        (["train", "--data", "{t}", "--out", "{t}/run", "--init", "{png}", "--steps", "10"], "not a safetensors"),
+        (["train", "--data", "{t}", "--out", "{t}/run", "--init", "{weights}", "--steps", "10"], "not above the starting step"),
     ],
 )
 def test_errors_are_one_line_and_nonzero(tmp_path, png, capsys, args, needle):
-    args = [a.format(t=tmp_path, png=png) for a in args]
+    weights = RoiCodecWeights.DEFAULT.value.path
+    args = [a.format(t=tmp_path, png=png, weights=weights) for a in args]
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("roicodec: error:") and "\n" not in err and needle in err
     assert not (tmp_path / "x.rcz").exists() and not (tmp_path / "x.png").exists()
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "run" / "final.safetensors").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
@@ -102,5 +112,9 @@ def test_usage_error_exits_nonzero_with_one_line():
 
 
 def test_console_entry_point_runs():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "roicodec"]
+    assert ep.load() is main
     r = subprocess.run([sys.executable, "-m", "roicodec.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "roicodec" in r.stdout

@@ -45,7 +45,7 @@ def test_search_lands_within_one_percent_below(budget):
 
 
 def test_rate_curve_inverts_and_is_monotone():
-    curve = RateCurve([0.1, 0.16, 0.15, 0.3, 0.38, 0.49, 0.63, 0.81], pixels=768 * 512)  # one dip is ironed out
+    curve = RateCurve([0.1, 0.16, 0.15, 0.3, 0.38, 0.49, 0.63, 0.81], pixels=768 * 512, min_level=0.0)  # one dip is ironed out
     assert all(b > a for a, b in zip(curve.logs, curve.logs[1:]))
     for level in (0.0, 0.4, 2.5, 6.99, 7.0):
         assert curve.inverse(curve.at(level)) == pytest.approx(level, abs=1e-9)
@@ -58,7 +58,7 @@ def test_a_measured_curve_needs_fewer_trials(offset, position):
     """Images differ from the model's typical curve by an offset; the curve search absorbs it."""
     bpp = [0.1 * math.exp(0.45 * k - 0.02 * k * k) for k in range(8)]
     pixels = 40000
-    curve = RateCurve(bpp, pixels)
+    curve = RateCurve(bpp, pixels, min_level=0.0)
 
     def encode(level):
         calls.append(level)

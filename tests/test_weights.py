@@ -44,3 +44,21 @@ def test_missing_or_foreign_weights(tmp_path):
     save_file({"w": torch.zeros(1)}, str(p))
     with pytest.raises(WeightsError):
         load_model(p)
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    from roicodec.atomic import atomic_write, atomic_write_bytes
+
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"old")
+
+    def half_then_fail(tmp):
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old"  # the previous file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # and no temporary file is left
+    with pytest.raises(FileNotFoundError, match="output folder"):
+        atomic_write_bytes(tmp_path / "missing" / "x.bin", b"x")

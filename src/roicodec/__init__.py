@@ -19,6 +19,7 @@ from .errors import (
     ModelMismatchError,
     RateControlWarning,
     RoicodecError,
+    RoiError,
 )
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "ModelMismatchError",
     "RateControlWarning",
     "RoicodecError",
+    "RoiError",
     "compress",
     "compress_detailed",
     "decompress",

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from . import bitstream
-from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning
+from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning, RoiError
 from .images import PreparedImage, prepare, to_image, to_padded_tensor
 from .levels import DEFAULT_ROI_STRENGTH, LevelRange
 from .model import RoiCodecModel
@@ -25,7 +25,13 @@ ImageLike = str | Path | Image.Image
 RoiLike = str | Path | Image.Image | np.ndarray | RoiSpec
 
 
-def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights=None, class_legend=None) -> RoiSpec:
+def roi_spec(
+    roi: RoiLike | None = None,
+    boxes: str | list[str] | list[tuple[float, ...]] | None = None,
+    classes: str | Path | Image.Image | np.ndarray | None = None,
+    class_weights: str | dict | None = None,
+    class_legend: str | Path | dict | None = None,
+) -> RoiSpec:
     """roi: a mask (path, PIL image, array in [0,1]), "auto", a list of automatic
     sources ("auto:faces,text"), or a RoiSpec; the other arguments add sources."""
     if isinstance(roi, RoiSpec):
@@ -33,7 +39,7 @@ def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights
     elif isinstance(roi, str) and (roi == "auto" or roi.startswith("auto:")):
         names = [s.strip() for s in roi[5:].split(",") if s.strip()]
         if roi != "auto" and not names:
-            raise ValueError("name the automatic sources after 'auto:' (faces, people, text, saliency)")
+            raise RoiError("name the automatic sources after 'auto:' (faces, people, text, saliency)")
         spec = RoiSpec(auto=True if roi == "auto" else names)
     else:
         spec = RoiSpec(mask=roi)
@@ -43,10 +49,10 @@ def roi_spec(roi: RoiLike | None = None, boxes=None, classes=None, class_weights
         spec.boxes = list(spec.boxes) + list(boxes)
     if classes is not None:
         if class_weights is None:
-            raise ValueError("a class map needs class weights (e.g. --class-weights 1=1.0,2=0.5,other=0.1)")
+            raise RoiError("a class map needs class weights (e.g. --class-weights 1=1.0,2=0.5,other=0.1)")
         spec.classes, spec.class_weights, spec.class_legend = classes, class_weights, class_legend
     elif class_weights is not None or class_legend is not None:
-        raise ValueError("class weights and legends need a class map (--roi-classes)")
+        raise RoiError("class weights and legends need a class map (--roi-classes)")
     return spec
 
 
@@ -108,7 +114,7 @@ def compress(
 
 
 def compress_detailed(
-    image: ImageLike,
+    image: ImageLike | PreparedImage,
     bpp: float | None = None,
     size: int | str | None = None,
     quality: float | None = None,
@@ -117,6 +123,9 @@ def compress_detailed(
     model: RoiCodecModel | None = None,
     **roi_sources,
 ) -> CompressResult:
+    """As ``compress``, also returning what a caller may want to show: the base level and ROI strength
+    the rate control chose, the trial count, notes and what each automatic ROI source found. An image
+    already read with ``images.prepare`` is taken as is, so the CLI reads and detects once."""
     if sum(v is not None for v in (bpp, size, quality)) != 1:
         raise BudgetError("give exactly one of bpp, size or quality")
     model = model or load_model()

@@ -66,10 +66,14 @@ class RczFile:
         return latent_shape(self.height, self.width)
 
 
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The image size the codec works on: each side rounded up to a multiple of HYPER_STRIDE."""
+    return -(-height // HYPER_STRIDE) * HYPER_STRIDE, -(-width // HYPER_STRIDE) * HYPER_STRIDE
+
+
 def latent_shape(height: int, width: int) -> tuple[int, int]:
     """Latent (quality-map) size for an image: the padded size divided by 16."""
-    ph = -(-height // HYPER_STRIDE) * HYPER_STRIDE
-    pw = -(-width // HYPER_STRIDE) * HYPER_STRIDE
+    ph, pw = padded_size(height, width)
     return ph // BLOCK, pw // BLOCK
 
 

@@ -1,44 +1,30 @@
 """The ``roicodec`` command, in the style of cwebp / avifenc: input, -o output, one flag per knob.
 
-Exit status 0 on success, 1 with a one-line message on any error. Outputs are
-written atomically (temporary file + rename), so a failure never leaves a partial file.
+Exit status 0 on success, 1 with a one-line message on any error, 2 on a usage error, 130 on
+Ctrl-C. Outputs are written atomically (temporary file + rename), so a failure never leaves a partial file.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_write, atomic_write_bytes
 from .levels import DEFAULT_ROI_STRENGTH
 
 
 def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
+    """Write .rcz bytes or a PIL image; the image type comes from the extension, checked first."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {directory}")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if data is not None:
-                fh.write(data)
-            else:
-                fmt = _image_format_for(path)
-                image.save(fh, format=fmt)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    if data is not None:
+        atomic_write_bytes(path, data)
+        return
+    fmt = _image_format_for(path)
+    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
 
 
 def _image_format_for(path: Path) -> str:
@@ -113,6 +99,8 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.level_range)
     image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range)
     _atomic_write(Path(a.output), image=image)
+    if a.quiet:
+        return 0
     for name, r in report.items():
         print(f"{name:<9} {r['detector']:<18} {100 * r['coverage']:5.1f} % of the image")
     print(f"{a.output}: quality levels {float(q.min()):.2f} .. {float(q.max()):.2f}"
@@ -260,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for s in (c, d, i, r):
         s.add_argument("--weights", help="weights file (default: the shipped model)")
-        s.add_argument("-q", "--quiet", action="store_true")
+    for s in (c, d, r):
+        s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (notes and errors still go to stderr)")
     return p
 
 

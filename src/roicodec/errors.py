@@ -9,6 +9,10 @@ class ImageInputError(RoicodecError):
     """The input image (or ROI mask) cannot be read or is unsupported."""
 
 
+class RoiError(RoicodecError, ValueError):
+    """The ROI specification (sources, class weights, legend) is invalid."""
+
+
 class BitstreamError(RoicodecError):
     """A .rcz file is damaged, truncated or not a .rcz file."""
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .bitstream import HYPER_STRIDE, MAX_PIXELS
+from .bitstream import MAX_PIXELS, padded_size
 from .errors import ImageInputError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
@@ -97,10 +97,6 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
     return PreparedImage(np.asarray(im), "RGB", notes)
 
 
-def padded_size(h: int, w: int) -> tuple[int, int]:
-    return -(-h // HYPER_STRIDE) * HYPER_STRIDE, -(-w // HYPER_STRIDE) * HYPER_STRIDE
-
-
 def to_padded_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H,W,3) uint8 -> (1,3,H',W') float, replicate-padded to multiples of 64.
 
@@ -111,7 +107,6 @@ def to_padded_tensor(rgb: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()[None].float().div_(255.0)
     ph, pw = padded_size(h, w)
     if (ph, pw) != (h, w):
-        # replicate padding in steps: torch refuses pads larger than the input for 'reflect'
         x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
     return x
 

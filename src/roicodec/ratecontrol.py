@@ -65,7 +65,7 @@ class RateCurve:
     nearly linear, so rate control needs fewer real encodes.
     """
 
-    def __init__(self, bpp_at_levels: list[float], pixels: int, min_level: float = 0.0) -> None:
+    def __init__(self, bpp_at_levels: list[float], pixels: int, min_level: float) -> None:
         """bpp_at_levels[i] is the typical bpp at level min_level + i."""
         if len(bpp_at_levels) < 2 or min(bpp_at_levels) <= 0:
             raise ValueError("a rate curve needs a positive bpp for at least two levels")

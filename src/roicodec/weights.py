@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -20,6 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_write
 from .errors import RoicodecError
 from .model import ModelConfig, RoiCodecModel
 
@@ -70,18 +69,15 @@ def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
         "config": json.dumps(model.config.to_dict()),
         "meta": json.dumps(meta, sort_keys=True),
     }
+    write_weights_file(state, path, metadata)
+    return mid
+
+
+def write_weights_file(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
+    """safetensors file with its metadata, written atomically (also used to re-annotate shipped weights)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return mid
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
 def read_metadata(path: str | Path) -> dict:

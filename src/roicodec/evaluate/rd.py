@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from ..atomic import atomic_write, atomic_write_text
+
 
 def result_json(name: str, description: str, points: list[dict]) -> dict:
     """points: one dict per rate point with bpp, psnr-rgb, ms-ssim (means over images)."""
@@ -45,9 +47,11 @@ def plot_curves(results: list[dict], path: Path, metric: str = "psnr-rgb", title
     ax.legend()
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
 
 
 def save_json(obj: dict, path: Path) -> None:
-    path.write_text(json.dumps(obj, indent=2))
+    atomic_write_text(path, json.dumps(obj, indent=2))

@@ -7,7 +7,6 @@ the images at each setting, as CompressAI's eval_model does.
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 import time
@@ -21,6 +20,8 @@ from tqdm import tqdm
 from .baselines import CODECS, CodecUnavailable
 from .metrics import bpp as bits_per_pixel
 from .metrics import psnr
+from ..atomic import atomic_write_text
+from ..errors import RoicodecError
 from .rd import bd_rate, plot_curves, result_json, save_json
 
 ROICODEC_RATES = [0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5]
@@ -46,6 +47,22 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
     made from the same image files with the same quality sweep (re-evaluating a new model
     then costs only roicodec's own time)."""
+    unknown = [c for c in codecs if c != "roicodec" and c not in CODECS]
+    if unknown or not codecs:
+        raise RoicodecError(f"unknown codecs: {', '.join(unknown)} (choose from roicodec, {', '.join(CODECS)})"
+                            if unknown else "no codecs given")
+    try:  # the eval extras; checked before hours of work, not after
+        import bjontegaard  # noqa: F401
+        import matplotlib  # noqa: F401
+        import pytorch_msssim  # noqa: F401
+    except ImportError as exc:
+        raise RoicodecError(f'roicodec eval needs {exc.name}: pip install -e ".[eval]"') from None
+    ref = None
+    if reference:
+        try:
+            ref = json.loads(Path(reference).read_text())
+        except (OSError, ValueError) as exc:
+            raise RoicodecError(f"cannot read the reference curve {reference}: {exc}") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
@@ -73,13 +90,12 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
             continue
         save_json(results[name], out / f"{name}.json")
     curves = list(results.values())
-    if reference:
-        ref = json.loads(Path(reference).read_text())
+    if ref is not None:
         curves.append(ref)
     for metric in ("psnr-rgb", "ms-ssim"):
         plot_curves(curves, out / f"rd_{metric}.png", metric, f"{len(files)} images from {Path(images_dir).name}")
     report = _table(curves, skipped, timing, len(files))
-    (out / "results.md").write_text(report)
+    atomic_write_text(out / "results.md", report)
     return report
 
 

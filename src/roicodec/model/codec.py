@@ -20,9 +20,8 @@ from .exact import from_fixed, invalidate_exact_caches, to_fixed
 from .gain import GainUnits
 from .transforms import analysis_transform, hyper_analysis, hyper_synthesis, synthesis_transform
 
-#: Total down-sampling of the latent and of the hyper-latent.
+#: Total down-sampling of the latent (the hyper-latent's, 64, is bitstream.HYPER_STRIDE).
 LATENT_STRIDE = 16
-HYPER_STRIDE = 64
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,13 @@ dequantised latent ``symbol + mean`` is exact as well.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
-from .exact import ACT_SCALE, ExactConv2d, ExactSequential, from_fixed, to_fixed
+from .exact import ACT_SCALE, ExactConv2d, ExactSequential, from_fixed
 
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
 
@@ -45,12 +44,6 @@ def _checkerboard_kernel_mask(c_out: int, c_in: int, k: int) -> Tensor:
     a = torch.arange(k)
     m = ((a[:, None] + a[None, :]) % 2 == 1).float()
     return m.expand(c_out, c_in, k, k).clone()
-
-
-@dataclass
-class GroupParams:
-    means: Tensor
-    scales: Tensor
 
 
 class ChannelCheckerboardCoder(nn.Module):

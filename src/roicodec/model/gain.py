@@ -1,7 +1,7 @@
 """Spatially varying gain units: one model, any rate, any spatial allocation.
 
 The encoder multiplies the latent by g(q) and the decoder by g'(q), where q is the
-quality level of each latent position (continuous in [0, K-1]). Fractional levels
+quality level of each latent position (continuous in [min_level, K-1]). Fractional levels
 interpolate the K learned gain vectors exponentially, as G-VAE and seed 001 do:
 g(q) = g_floor^(1-f) * g_ceil^f, i.e. linear interpolation of log-gains.
 Levels below 0 (down to ``min_level``) extrapolate the log-gain line of levels 0..1.
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 class GainUnits(nn.Module):
     """K learned per-channel gain vectors, looked up per position with a quality map."""
 
-    def __init__(self, levels: int, channels: int, inverse: bool, min_level: float = 0.0) -> None:
+    def __init__(self, levels: int, channels: int, inverse: bool, min_level: float) -> None:
         super().__init__()
         if levels < 2:
             raise ValueError("need at least two quality levels")

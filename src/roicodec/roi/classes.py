@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ImageInputError
 from ..images import open_image
@@ -61,7 +62,7 @@ def parse_class_weights(spec: str, legend: dict[str, int] | None = None) -> tupl
     return weights, default
 
 
-def class_importance(labels, weights: dict[int, float], default: float, size: tuple[int, int]) -> np.ndarray:
+def class_importance(labels: str | Path | Image.Image | np.ndarray, weights: dict[int, float], default: float, size: tuple[int, int]) -> np.ndarray:
     """Per-pixel weight of each label; labels are resized with nearest neighbour if needed."""
     if isinstance(labels, np.ndarray):
         lab = labels

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import RoiError
 from .classes import class_importance, parse_class_weights, read_legend
 from .mask import boxes_importance, load_mask, parse_box
 
@@ -35,7 +36,7 @@ def auto_sources(spec_auto: bool | list[str]) -> list[str]:
         return list(AUTO_WEIGHTS)
     unknown = set(spec_auto or []) - set(AUTO_WEIGHTS)
     if unknown:
-        raise ValueError(f"unknown automatic ROI sources: {', '.join(sorted(unknown))}")
+        raise RoiError(f"unknown automatic ROI sources: {', '.join(sorted(unknown))}")
     return list(spec_auto or [])
 
 

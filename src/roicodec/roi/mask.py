@@ -29,7 +29,10 @@ def load_mask(source: str | Path | Image.Image | np.ndarray, size: tuple[int, in
         im = Image.fromarray(a, "F")
     else:
         im = open_image(source, "ROI mask")
-        im = ImageOps.exif_transpose(im) or im
+        try:
+            im = ImageOps.exif_transpose(im) or im
+        except Exception:  # a damaged EXIF block: use the mask as stored, as images.prepare does
+            pass
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             im = im.convert("RGBA").getchannel("A") if _is_alpha_mask(im) else im.convert("L")
         if im.mode.startswith("I"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..atomic import atomic_write, atomic_write_text
 from ..model import ModelConfig, RoiCodecModel
 from ..model.exact import invalidate_exact_caches
 from ..weights import export_weights, load_state_into
@@ -56,9 +56,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
@@ -114,10 +112,13 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     if cfg.init and not ckpt_path.exists():
         from safetensors.torch import load_file
 
-        load_state_into(model, load_file(cfg.init))
         from ..weights import read_metadata
 
-        step = int(read_metadata(cfg.init)["meta"].get("training_steps", 0))
+        info = read_metadata(cfg.init)  # a clear error on a foreign file, before any tensor is read
+        if info["config"] != model_config.to_dict():
+            raise ValueError(f"--init {cfg.init} has another architecture ({info['config']}) than the one trained")
+        step = int(info["meta"].get("training_steps", 0))
+        load_state_into(model, load_file(cfg.init))
     model.to(device).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
@@ -131,6 +132,8 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         rng = np.random.default_rng(cfg.seed + step)
         print(f"resumed from {ckpt_path} at step {step}")
 
+    if step >= cfg.steps:  # else the loop would not run and the old weights would be exported as new
+        raise ValueError(f"--steps {cfg.steps} is not above the starting step {step}; give the total step count to reach")
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
     val = load_eval_images(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
@@ -168,7 +171,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
             rows = validate(model, val, sorted({level_range.low, 0.0, 2.0, 4.0, 6.0, level_range.high}))
             history.append({"step": step, "val": rows})
             tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
-            (out / "history.json").write_text(json.dumps(history, indent=1))
+            atomic_write_text(out / "history.json", json.dumps(history, indent=1))
     bar.close()
     final = out / "final.safetensors"
     export_weights(model.cpu().eval(), final, training_meta(step, cfg.data, asdict(cfg), model_config))
