@@ -17,12 +17,8 @@ from .atomic import atomic_write, atomic_write_bytes
 from .levels import DEFAULT_ROI_STRENGTH
 
 
-def _atomic_write(path: Path, data: bytes | None = None, image=None) -> None:
-    """Write .rcz bytes or a PIL image; the image type comes from the extension, checked first."""
-    path = Path(path)
-    if data is not None:
-        atomic_write_bytes(path, data)
-        return
+def _save_image(path: Path, image) -> None:
+    """Atomically, in the type the extension names (checked before anything is written)."""
     fmt = _image_format_for(path)
     atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
 
@@ -49,7 +45,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
         res = compress_detailed(a.input, bpp=a.bpp, size=a.size, quality=a.quality, roi=a.roi,
                                 roi_strength=a.roi_strength, model=model, **_roi_sources(a))
     out = Path(a.output) if a.output else Path(a.input).with_suffix(".rcz")
-    _atomic_write(out, res.data)
+    atomic_write_bytes(out, res.data)
     from .bitstream import unpack
 
     f = unpack(res.data, model.config.level_range, len(model.context.groups))
@@ -98,7 +94,7 @@ def _cmd_roi(a: argparse.Namespace) -> int:
     h, w = prepared.rgb.shape[:2]
     q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.level_range)
     image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range)
-    _atomic_write(Path(a.output), image=image)
+    _save_image(Path(a.output), image)
     if a.quiet:
         return 0
     for name, r in report.items():
@@ -117,7 +113,7 @@ def _cmd_decompress(a: argparse.Namespace) -> int:
     data = _read(a.input)
     t0 = time.perf_counter()
     image = decompress(data, load_model(a.weights))
-    _atomic_write(out, image=image)
+    _save_image(out, image)
     if not a.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
     return 0

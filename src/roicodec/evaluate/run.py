@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..atomic import atomic_write_text
+from ..errors import RoicodecError
 from .baselines import CODECS, CodecUnavailable
 from .metrics import bpp as bits_per_pixel
 from .metrics import psnr
-from ..atomic import atomic_write_text
-from ..errors import RoicodecError
 from .rd import bd_rate, plot_curves, result_json, save_json
 
 ROICODEC_RATES = [0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5]
@@ -48,9 +48,10 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     made from the same image files with the same quality sweep (re-evaluating a new model
     then costs only roicodec's own time)."""
     unknown = [c for c in codecs if c != "roicodec" and c not in CODECS]
-    if unknown or not codecs:
-        raise RoicodecError(f"unknown codecs: {', '.join(unknown)} (choose from roicodec, {', '.join(CODECS)})"
-                            if unknown else "no codecs given")
+    if unknown:
+        raise RoicodecError(f"unknown codecs: {', '.join(unknown)} (choose from roicodec, {', '.join(CODECS)})")
+    if not codecs:
+        raise RoicodecError("no codecs given")
     try:  # the eval extras; checked before hours of work, not after
         import bjontegaard  # noqa: F401
         import matplotlib  # noqa: F401

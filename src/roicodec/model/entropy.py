@@ -13,7 +13,6 @@ dequantised latent ``symbol + mean`` is exact as well.
 
 from __future__ import annotations
 
-
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional

@@ -55,10 +55,6 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
 def _lr_at(cfg: TrainConfig, step: int) -> float:
     t = min(step / max(cfg.steps, 1), 1.0)
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
@@ -162,11 +158,9 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         bar.set_postfix(loss=f"{ema['loss']:.3f}", bpp=f"{ema['bpp']:.3f}", psnr=f"{ema['psnr']:.2f}", lr=f"{lr:.1e}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             history.append({"step": step, **ema, "seconds": time.time() - t0})
-            _atomic_torch_save(
-                {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                 "train_config": asdict(cfg), "model_config": model_config.to_dict()},
-                ckpt_path,
-            )
+            state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
+                     "train_config": asdict(cfg), "model_config": model_config.to_dict()}
+            atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
         if val and (step % cfg.val_every == 0 or step == cfg.steps):
             rows = validate(model, val, sorted({level_range.low, 0.0, 2.0, 4.0, 6.0, level_range.high}))
             history.append({"step": step, "val": rows})
