@@ -1,11 +1,15 @@
 """How the ROI map becomes per-block importance: DESIGN's smoothed block mean vs "cover".
 
     python benchmarks/roi_block_rule.py --data ../shared/data/roi --bpp 0.2 --strength 3 5
+    python benchmarks/roi_block_rule.py --data ../shared/data/roi --bpp 0.2 --strength 5 7 \
+        --limit 4 4 2 --rules cover halo4 nohalo
 
-Encodes each image with its ground-truth mask as ROI at the same budget twice, once with
-the smoothed block mean only (cover=False) and once with the shipped rule (a block keeps
+Encodes each image with its ground-truth mask as ROI at the same budget once per rule: by
+default the smoothed block mean only (cover=False) and the shipped rule (a block keeps
 the largest raw importance inside it), and prints the mean ROI-PSNR of each per dataset,
-with roicodec uniform as the reference. design-decisions.md item 11 records the result.
+with roicodec uniform as the reference. ``--rules`` adds the cover rule with a narrower
+smoothing (halo4: sigma 4 px) or none at all (nohalo: sigma 0, the block max of the raw map).
+design-decisions.md item 11 records the results.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ from roicodec.evaluate.metrics import psnr
 from roicodec.roi import block_importance
 
 
+RULES = {
+    "mean": functools.partial(block_importance, cover=False),  # DESIGN's smoothed block mean
+    "cover": block_importance,  # shipped: smoothed mean raised to the block's largest raw importance
+    "halo4": functools.partial(block_importance, sigma=4.0),
+    "nohalo": functools.partial(block_importance, sigma=0.0),
+}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="../shared/data/roi")
@@ -34,11 +46,12 @@ def main() -> None:
     p.add_argument("--limit", type=int, nargs="+", default=[4, 3, 2], help="images per dataset")
     p.add_argument("--bpp", type=float, default=0.2)
     p.add_argument("--strength", type=float, nargs="+", default=[3.0, 5.0])
+    p.add_argument("--rules", nargs="+", default=["mean", "cover"], choices=list(RULES))
     a = p.parse_args()
     # At the rate floor rate control lowers the lift and says so; both rules meet it alike.
     warnings.simplefilter("ignore", RateControlWarning)
     model = roicodec.load_model()
-    rules = {"mean": functools.partial(block_importance, cover=False), "cover": block_importance}
+    rules = {name: RULES[name] for name in a.rules}
     scores: dict[tuple[str, str], list[float]] = {}
     jobs = [(ds, im) for ds, n in zip(a.datasets, a.limit)
             for im in sorted((Path(a.data) / ds / "images").glob("*"))[:n]]
