@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
-
-import numpy as np
 import torch
-from PIL import Image
+from transform_ceiling import unquantised  # benchmarks/ is on the path when run as a script
 
 import roicodec
 from roicodec.train.data import CropSampler
+from roicodec.train.loop import load_eval_images
 
 
 def main() -> None:
@@ -39,12 +37,10 @@ def main() -> None:
         param.requires_grad_(True)
     opt = torch.optim.Adam([*model.g_a.parameters(), *model.g_s.parameters()], lr=a.lr)
     data = CropSampler(a.data, 256, seed=1)
-    crops = [np.asarray(Image.open(f).convert("RGB"))[:512, :512] for f in sorted(Path(a.images).glob("*.png"))[:8]]
-    ev = torch.cat([torch.from_numpy(c.copy()).permute(2, 0, 1)[None].float() / 255 for c in crops])
+    ev = torch.cat([x[:, :, :512, :512] for x in load_eval_images(a.images, 8)])
 
     def autoencode(x: torch.Tensor) -> torch.Tensor:
-        q = torch.full((x.shape[0], 1, x.shape[2] // 16, x.shape[3] // 16), a.level)
-        return model.g_s(model.g_a(x) * model.gain(q) * model.inverse_gain(q))
+        return unquantised(model, x, torch.full((x.shape[0], 1, x.shape[2] // 16, x.shape[3] // 16), a.level))
 
     def no_rounding_psnr() -> float:
         with torch.no_grad():

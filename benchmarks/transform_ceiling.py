@@ -23,16 +23,20 @@ from roicodec.train.loop import load_eval_images
 from roicodec.train.losses import bits_per_pixel, psnr
 
 
+def unquantised(model, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """g_s(g_a(x)) with the gains of quality map q applied and no rounding: the transforms' best."""
+    return model.g_s(model.g_a(x) * model.gain(q) * model.inverse_gain(q))
+
+
 @torch.inference_mode()
 def measure(model, x: torch.Tensor, levels: list[float]) -> dict:
     h, w = x.shape[2], x.shape[3]
-    y = model.g_a(x)
     row: dict = {}
     for lv in levels:
         q = torch.full((1, 1, h // 16, w // 16), float(lv))
         out = model(x, q)
         row[f"q{lv:g}"] = (float(bits_per_pixel(out["likelihoods"], h * w)), psnr(out["x_hat"].clamp(0, 1), x))
-        row[f"noq{lv:g}"] = psnr(model.g_s(y * model.gain(q) * model.inverse_gain(q)).clamp(0, 1), x)
+        row[f"noq{lv:g}"] = psnr(unquantised(model, x, q).clamp(0, 1), x)
     return row
 
 
