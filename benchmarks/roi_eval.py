@@ -31,7 +31,7 @@ import roicodec
 from roicodec import bitstream
 from roicodec.evaluate.baselines import CODECS, CodecUnavailable, at_most
 from roicodec.evaluate.metrics import psnr
-from roicodec.roi import AUTO_WEIGHTS, block_importance, quality_map
+from roicodec.roi import AUTO_WEIGHTS, quality_map
 from roicodec.roi.importance import source_map
 
 
@@ -99,9 +99,10 @@ def main() -> None:
                 rows.append({"dataset": ds, "image": img_path.name, "target_bpp": target, "method": avif_method,
                              "bpp": 8 * len(got[0]) / (w * h), **scores(ref, dec, gt)})
             if target == 0.2 and ds not in examples:
-                blocks = block_importance(gt.astype(np.float32))
-                q = quality_map(enc["roi-gt"].base_level, enc["roi-gt"].roi_strength, blocks,
-                                bitstream.latent_shape(h, w), model.config.level_range)[0, 0].numpy()
+                r = enc["roi-gt"]  # its map is at the coded size (larger than the picture when scaled)
+                cw, ch = bitstream.coded_size(w, h, r.scale)
+                q = quality_map(r.base_level, r.roi_strength, r.blocks, bitstream.latent_shape(ch, cw),
+                                model.config.level_range)[0, 0].numpy()
                 examples[ds] = (ref, examples.pop(f"{ds}:uniform"), examples.pop(f"{ds}:roi-gt"), q)
 
     (out / "rows.json").write_text(json.dumps({"rows": rows, "recall": recalls}, indent=1))

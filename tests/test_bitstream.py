@@ -132,3 +132,51 @@ def test_level_range_is_one_value_with_both_ends():
         LevelRange.of_model(8, 1.0)  # levels start at 0 or below
     with pytest.raises(ValueError):
         LevelRange(1.0, 0.0)
+
+
+def test_scaled_file_is_version_2_and_keeps_its_scale():
+    f = sample(importance=False)
+    f.scale = 12
+    data = pack(f, LEVELS)
+    assert data[4] == bitstream.VERSION_SCALED
+    g = unpack(data, LEVELS, GROUPS)
+    assert g.scale == 12 and (g.width, g.height) == (70, 100)
+    assert g.coded_size == (105, 150) and g.latent_shape == bitstream.latent_shape(150, 105)
+    assert pack(sample(), LEVELS)[4] == bitstream.VERSION  # scale 1 files stay version 1
+    assert bitstream.peek_header(data)["width"] == 70
+
+
+def test_scaled_file_carries_its_map_at_the_coded_size():
+    f = sample(importance=False)
+    f.scale = 16
+    f.importance = np.full(bitstream.latent_shape(200, 140), 16, np.uint8)
+    assert np.array_equal(unpack(pack(f, LEVELS), LEVELS, GROUPS).importance, f.importance)
+    f.importance = sample().importance  # the picture's own block grid is the wrong one
+    with pytest.raises(ValueError, match="importance"):
+        pack(f, LEVELS)
+
+
+def test_coded_size_is_integer_arithmetic():
+    assert bitstream.coded_size(70, 100, 8) == (70, 100)
+    assert bitstream.coded_size(3, 5, 12) == (5, 8)  # 4.5 and 7.5 round half up
+    assert bitstream.coded_size(1, 1, 4) == (1, 1)  # never below one pixel
+
+
+@pytest.mark.parametrize("scale, needle", [(8, "other than 1"), (3, "scale"), (33, "scale"), (255, "scale")])
+def test_bad_scale_byte_is_rejected(scale, needle):
+    f = sample(importance=False)
+    f.scale = 12
+    body = bytearray(pack(f, LEVELS)[:-4])
+    at = 4 + 1 + 8 + 1 + 1 + 1  # magic, version, model id, width and height varints, mode
+    assert body[at] == 12
+    body[at] = scale
+    with pytest.raises(BitstreamError, match=needle):
+        unpack(_refit(bytes(body)), LEVELS, GROUPS)
+
+
+def test_scale_that_overflows_the_size_limit_is_refused_both_ways():
+    f = sample(importance=False)
+    f.width = f.height = bitstream.MAX_SIDE // 2
+    f.scale = 32
+    with pytest.raises(ValueError, match="coded size"):
+        pack(f, LEVELS)

@@ -26,7 +26,7 @@ def test_compress_info_decompress(tmp_path, png, capsys):
     assert size <= 0.8 * 100 * 70 / 8
     assert main(["info", str(rcz)]) == 0
     info = capsys.readouterr().out
-    assert f"bytes       {size}" in info and "100x70" in info
+    assert f"bytes       {size}" in info and "100x70" in info and "coded at" in info
     dec = tmp_path / "dec.png"
     assert main(["decompress", str(rcz), "-o", str(dec)]) == 0
     from PIL import Image
@@ -63,6 +63,7 @@ def test_roi_flag(tmp_path, png):
         (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--class-weights", "1=1"], "class map"),
         (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi-classes", "{png}"], "class weights"),
         (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--roi", "auto:"], "auto"),
+        (["compress", "{png}", "-o", "{t}/x.rcz", "--bpp", "0.3", "--scale", "1.3"], "scale"),
         (["roi", "{png}", "-o", "{t}/x.png", "--roi-box", "0,0,8,8", "--roi-strength", "nan"], "strength"),
         (["roi", "{png}", "-o", "{t}/x.psd", "--roi-box", "0,0,8,8"], "cannot write"),
         (["decompress", "{png}", "-o", "{t}/x.png"], "not a .rcz"),

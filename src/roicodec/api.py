@@ -7,16 +7,17 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-from . import bitstream
+from . import bitstream, scaling
 from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning, RoiError
-from .images import PreparedImage, prepare, to_image, to_padded_tensor
+from .images import PreparedImage, pad_to_stride, prepare, to_image, to_tensor
 from .levels import DEFAULT_ROI_STRENGTH, LevelRange
 from .model import RoiCodecModel
-from .ratecontrol import RateCurve, parse_size, search_base_level
+from .ratecontrol import RateCurve, RateResult, parse_size, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, quality_map
 from .weights import load_model as _load_weights
 
@@ -86,6 +87,8 @@ class CompressResult:
     in_range: bool
     notes: list[str] = field(default_factory=list)
     roi_sources: dict = field(default_factory=dict)
+    scale: int = bitstream.SCALE_ONE  # coding scale in eighths
+    blocks: np.ndarray | None = None  # the importance map the file carries, at the coded size
 
     @property
     def size(self) -> int:
@@ -100,6 +103,7 @@ def compress(
     roi: RoiLike | None = None,
     roi_strength: float = DEFAULT_ROI_STRENGTH,
     model: RoiCodecModel | None = None,
+    scale: float | str = "auto",
     **roi_sources,
 ) -> bytes:
     """Compress an image to .rcz bytes at a rate (bpp), a file size, or a quality level.
@@ -108,9 +112,10 @@ def compress(
     ``roi="auto"`` finds faces, people, text and salient regions. Keyword arguments
     ``boxes``, ``classes``, ``class_weights``, ``class_legend`` add sources (see roi_spec).
     Budgets are never exceeded; a budget outside the model's range produces the
-    nearest achievable file and a RateControlWarning.
+    nearest achievable file and a RateControlWarning. ``scale`` codes the picture
+    resampled by that factor (1, 1.5, 2, ...; "auto": larger where the budget pays for it).
     """
-    return compress_detailed(image, bpp, size, quality, roi, roi_strength, model, **roi_sources).data
+    return compress_detailed(image, bpp, size, quality, roi, roi_strength, model, scale, **roi_sources).data
 
 
 def compress_detailed(
@@ -121,13 +126,18 @@ def compress_detailed(
     roi: RoiLike | None = None,
     roi_strength: float = DEFAULT_ROI_STRENGTH,
     model: RoiCodecModel | None = None,
+    scale: float | str = "auto",
     **roi_sources,
 ) -> CompressResult:
     """As ``compress``, also returning what a caller may want to show: the base level and ROI strength
-    the rate control chose, the trial count, notes and what each automatic ROI source found. An image
-    already read with ``images.prepare`` is taken as is, so the CLI reads and detects once."""
+    the rate control chose, the trial count, the coding scale, notes and what each automatic ROI source
+    found. An image already read with ``images.prepare`` is taken as is, so the CLI reads and detects once."""
     if sum(v is not None for v in (bpp, size, quality)) != 1:
         raise BudgetError("give exactly one of bpp, size or quality")
+    try:
+        fixed_scale = scaling.parse_scale(scale)
+    except ValueError as exc:
+        raise BudgetError(str(exc)) from None
     model = model or load_model()
     level_range = model.config.level_range
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
@@ -146,20 +156,52 @@ def compress_detailed(
     elif quality not in level_range:
         raise BudgetError(f"quality level must lie in {level_range}")
 
-    blocks = None
+    importance = None
     strength = 0.0
     spec = roi_spec(roi, **roi_sources)
     roi_report: dict = {}
     if not spec.is_empty():
         strength = check_strength(roi_strength, level_range)
         importance, roi_report = build_importance(prepared.rgb, spec)
-        blocks = block_importance(importance)
-        if strength == 0 or not blocks.any():
-            blocks, strength = None, 0.0
-    shape = bitstream.latent_shape(h, w)
+        if strength == 0 or not block_importance(importance).any():
+            importance, strength = None, 0.0
+    if fixed_scale is not None:
+        ladder = [(fixed_scale, None)]
+    elif budget is None:  # a quality level means the same thing only at one scale
+        ladder = [(bitstream.SCALE_ONE, None)]
+    else:
+        ladder = scaling.auto_ladder(w, h, 8 * budget / (w * h))
+    for i, (sc, climb_level) in enumerate(ladder):
+        result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, climb_level)
+        if i and not result.in_range and result.base_level <= level_range.low:
+            # the larger picture does not fit the budget: the scale below, searched to the end
+            result, _ = _compress_at_scale(prepared, ladder[i - 1][0], importance, strength, budget, quality, model, None)
+            break
+        if not stopped:
+            break
+    notes = list(prepared.notes) + result.notes
+    for message in result.notes:
+        warnings.warn(message, RateControlWarning, stacklevel=2)
+    return replace(result, notes=notes, roi_sources=roi_report)
+
+
+def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarray | None, strength: float,
+                       budget: int | None, quality: float | None, model: RoiCodecModel,
+                       stop_level: float | None) -> tuple[CompressResult, bool]:
+    """One coding scale: analyse once, then rate control over the base level (and the ROI lift).
+    Also says whether the search stopped at ``stop_level`` (the caller then tries a larger scale)."""
+    level_range = model.config.level_range
+    w, h = prepared.size
+    cw, ch = bitstream.coded_size(w, h, scale)
+    x = to_tensor(prepared.rgb)
+    blocks = None
+    if importance is not None:
+        blocks = block_importance(importance if scale == bitstream.SCALE_ONE
+                                  else cv2.resize(importance.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR))
+    shape = bitstream.latent_shape(ch, cw)
 
     with torch.inference_mode():
-        y = model.analyse(to_padded_tensor(prepared.rgb))
+        y = model.analyse(pad_to_stride(scaling.resample(x, ch, cw)))
 
         def encode(base: float, roi_strength: float | None = None) -> bytes:
             base = bitstream.quantise_base(base)
@@ -169,31 +211,34 @@ def compress_detailed(
             f = bitstream.RczFile(
                 width=w, height=h, mode=prepared.mode, model_id=model.model_id, base_level=base,
                 roi_strength=s, importance=blocks if s else None, z_payload=code.z_string, y_payloads=code.y_strings,
+                scale=scale,
             )
             return bitstream.pack(f, level_range)
 
         if budget is None:
             base = bitstream.quantise_base(float(quality))
-            return CompressResult(encode(base), base, strength, 1, True, list(prepared.notes), roi_report)
-        result = search_base_level(encode, budget, level_range, rate_curve(model, w * h))
+            return CompressResult(encode(base), base, strength, 1, True, scale=scale, blocks=blocks), False
+        result = search_base_level(encode, budget, level_range, rate_curve(model, cw * ch), stop_level)
         if not result.in_range and result.base <= level_range.low and strength > 0:
-            # Below the range with the background already at the lowest level: keep the
-            # file in budget by lowering the ROI's lift instead (size grows with the strength).
-            lifted = search_base_level(lambda st: encode(level_range.low, st), budget, LevelRange(0.0, strength))
-            if len(lifted.data) < len(result.data):
-                # In budget with a lower lift, or, when not even the background alone fits,
-                # the smallest file there is: the one without a lift (the strength search ends at 0).
-                fits = len(lifted.data) <= budget
-                lowered = bitstream.quantise_strength(lifted.base)
-                message = (f"the budget is below the range at ROI strength {strength:g}; the ROI strength was "
-                           f"lowered to {lowered:g} to fit it") if fits else f"{lifted.message}, even without an ROI lift"
-                result = replace(lifted, base=bitstream.quantise_base(level_range.low), in_range=fits, message=message)
-                strength = lowered
-    notes = list(prepared.notes)
-    if result.message:
-        notes.append(result.message)
-        warnings.warn(result.message, RateControlWarning, stacklevel=2)
-    return CompressResult(result.data, result.base, strength, result.trials, result.in_range, notes, roi_report)
+            result, strength = _lower_lift(encode, budget, level_range, result, strength)
+    return CompressResult(result.data, result.base, strength, result.trials, result.in_range,
+                          [result.message] if result.message else [], scale=scale,
+                          blocks=blocks if strength else None), result.stopped
+
+
+def _lower_lift(encode, budget: int, level_range: LevelRange, result: RateResult, strength: float) -> tuple[RateResult, float]:
+    """Below the range with the background already at the lowest level: keep the file in budget by
+    lowering the ROI's lift instead (size grows with the strength)."""
+    lifted = search_base_level(lambda st: encode(level_range.low, st), budget, LevelRange(0.0, strength))
+    if len(lifted.data) >= len(result.data):
+        return result, strength
+    # In budget with a lower lift, or, when not even the background alone fits,
+    # the smallest file there is: the one without a lift (the strength search ends at 0).
+    fits = len(lifted.data) <= budget
+    lowered = bitstream.quantise_strength(lifted.base)
+    message = (f"the budget is below the range at ROI strength {strength:g}; the ROI strength was "
+               f"lowered to {lowered:g} to fit it") if fits else f"{lifted.message}, even without an ROI lift"
+    return replace(lifted, base=bitstream.quantise_base(level_range.low), in_range=fits, message=message), lowered
 
 
 def rate_curve(model: RoiCodecModel, pixels: int) -> RateCurve | None:
@@ -226,6 +271,9 @@ def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
         except (RuntimeError, ValueError, OverflowError) as exc:
             raise BitstreamError(f"corrupt file: entropy decoding failed ({exc})") from None
         x_hat = model.synthesise(y_hat, q)
+        if f.scale != bitstream.SCALE_ONE:
+            cw, ch = f.coded_size
+            x_hat = scaling.resample(x_hat[:, :, :ch, :cw], f.height, f.width)
     return to_image(x_hat, f.width, f.height, f.mode)
 
 
@@ -246,6 +294,7 @@ def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
         "level_min": float(q.min()),
         "level_max": float(q.max()),
         "has_roi": f.importance is not None,
+        "scale": f.scale / bitstream.SCALE_ONE,
         "model_id": f.model_id.hex(),
     }
     if model is not None:

@@ -3,11 +3,13 @@
 Layout (integers little-endian, ``varint`` = unsigned LEB128, at most 5 bytes):
 
     magic        4   b"\\x89RCZ"
-    version      1   1
+    version      1   1, or 2 when the image is coded at another scale than its own
     model_id     8   first 8 bytes of SHA-256 over the weights (weights.compute_model_id)
     width        varint  1 .. MAX_SIDE
     height       varint  1 .. MAX_SIDE
     mode         1   0 = RGB, 1 = L (grayscale)
+    scale        1   version 2 only: coding scale in eighths, SCALE_MIN .. SCALE_MAX, not 8;
+                     the coded image is coded_size(width, height, scale) (version 1: scale 8)
     base_level   2   i16, quality level x 4096 (min_level x 4096 .. (K-1) x 4096; files
                      written before min_level existed hold 0 .. (K-1) x 4096 and read the same)
     roi_strength 2   i16, quality levels x 256
@@ -19,7 +21,7 @@ Layout (integers little-endian, ``varint`` = unsigned LEB128, at most 5 bytes):
     crc32        4   CRC-32 (zlib) of every byte before it
 
 The decoder's quality map is q = clamp(base_level + roi_strength * map / 16, min_level, K-1)
-at latent resolution, ceil(height/64)*4 x ceil(width/64)*4 blocks.
+at latent resolution, ceil(coded height/64)*4 x ceil(coded width/64)*4 blocks.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from .levels import LevelRange
 
 MAGIC = b"\x89RCZ"
 VERSION = 1
+#: Files coded at a scale other than 1 carry a scale byte and this version; scale-1 files stay
+#: version 1, so every file an older roicodec could write or read is still written the same way.
+VERSION_SCALED = 2
+#: Coding scale in eighths of the image's own size: 8 = the image as it is.
+SCALE_ONE = 8
+SCALE_MIN, SCALE_MAX = 4, 32
 MODEL_ID_BYTES = 8
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28
@@ -60,10 +68,22 @@ class RczFile:
     importance: np.ndarray | None  # uint8 (h_blocks, w_blocks), values 0..IMPORTANCE_STEPS
     z_payload: bytes
     y_payloads: list[bytes]
+    scale: int = SCALE_ONE  # coding scale in eighths
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(width, height) of the image the latent codes: the picture resampled by scale / 8."""
+        return coded_size(self.width, self.height, self.scale)
 
     @property
     def latent_shape(self) -> tuple[int, int]:
-        return latent_shape(self.height, self.width)
+        w, h = self.coded_size
+        return latent_shape(h, w)
+
+
+def coded_size(width: int, height: int, scale: int) -> tuple[int, int]:
+    """Each side times scale / 8, rounded half up, at least 1: integer arithmetic, the same everywhere."""
+    return max(1, (width * scale + 4) // 8), max(1, (height * scale + 4) // 8)
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -126,6 +146,8 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
     """Serialise; validates the fields so an encoder bug cannot write an unreadable file."""
     if not (1 <= f.width <= MAX_SIDE and 1 <= f.height <= MAX_SIDE):
         raise ValueError("image size out of range")
+    if problem := _scale_problem(f.width, f.height, f.scale):
+        raise ValueError(problem)
     base = round(f.base_level * BASE_SCALE)
     strength = round(f.roi_strength * STRENGTH_SCALE)
     if not max(round(level_range.low * BASE_SCALE), -(1 << 15)) <= base <= min(round(level_range.high * BASE_SCALE), (1 << 15) - 1):
@@ -133,12 +155,14 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
     if not -(1 << 15) <= strength < (1 << 15):
         raise ValueError("roi strength out of range")
     out = bytearray(MAGIC)
-    out.append(VERSION)
+    out.append(VERSION if f.scale == SCALE_ONE else VERSION_SCALED)
     if len(f.model_id) != MODEL_ID_BYTES:
         raise ValueError("model id must be 8 bytes")
     out += f.model_id
     out += _varint(f.width) + _varint(f.height)
     out.append(MODES.index(f.mode))
+    if f.scale != SCALE_ONE:
+        out.append(f.scale)
     out += struct.pack("<hh", base, strength)
     if f.importance is None:
         out += _varint(0)
@@ -171,8 +195,8 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
     r = _Reader(data[:-4])
     r.take(len(MAGIC), "magic")
     (version,) = r.take(1, "version")
-    if version != VERSION:
-        raise BitstreamError(f"unsupported .rcz version {version} (this roicodec reads version {VERSION})")
+    if version not in (VERSION, VERSION_SCALED):
+        raise BitstreamError(f"unsupported .rcz version {version} (this roicodec reads versions {VERSION} and {VERSION_SCALED})")
     model_id = r.take(MODEL_ID_BYTES, "model id")
     width, height = r.varint("width"), r.varint("height")
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
@@ -180,10 +204,18 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
     (mode_byte,) = r.take(1, "mode")
     if mode_byte >= len(MODES):
         raise BitstreamError(f"corrupt file: unknown colour mode {mode_byte}")
+    scale = SCALE_ONE
+    if version == VERSION_SCALED:
+        (scale,) = r.take(1, "coding scale")
+        if scale == SCALE_ONE:
+            raise BitstreamError("corrupt file: a version-2 file must code at a scale other than 1")
+    if problem := _scale_problem(width, height, scale):
+        raise BitstreamError(f"corrupt file: {problem}")
     base, strength = struct.unpack("<hh", r.take(4, "quality parameters"))
     if not round(level_range.low * BASE_SCALE) <= base <= round(level_range.high * BASE_SCALE):
         raise BitstreamError("corrupt file: base quality level out of range")
-    shape = latent_shape(height, width)
+    cw, ch = coded_size(width, height, scale)
+    shape = latent_shape(ch, cw)
     map_len = r.varint("map length")
     importance = None
     if map_len:
@@ -215,7 +247,18 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
         importance=importance,
         z_payload=z_payload,
         y_payloads=y_payloads,
+        scale=scale,
     )
+
+
+def _scale_problem(width: int, height: int, scale: int) -> str | None:
+    """Why a coding scale cannot be (written or read), or None."""
+    if not SCALE_MIN <= scale <= SCALE_MAX:
+        return f"coding scale {scale}/8 out of range"
+    cw, ch = coded_size(width, height, scale)
+    if cw > MAX_SIDE or ch > MAX_SIDE or cw * ch > MAX_PIXELS:
+        return f"coded size {cw}x{ch} out of range"
+    return None
 
 
 def peek_header(data: bytes) -> dict:
@@ -230,9 +273,9 @@ def _peek_groups(data: bytes) -> int:
         raise BitstreamError("not a .rcz file (bad magic bytes)")
     r = _Reader(bytes(data[:-4]) if len(data) >= 4 else b"")
     try:
-        r.take(len(MAGIC) + 1 + MODEL_ID_BYTES, "header")
+        _, (version,), _ = r.take(len(MAGIC), "magic"), r.take(1, "version"), r.take(MODEL_ID_BYTES, "model id")
         r.varint("width"), r.varint("height")
-        r.take(5, "mode and quality")
+        r.take(5 + (version == VERSION_SCALED), "mode, scale and quality")
         r.take(r.varint("map length"), "importance map")
         r.take(r.varint("z length"), "z payload")
         (n,) = r.take(1, "group count")

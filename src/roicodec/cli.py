@@ -43,7 +43,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below as notes
         res = compress_detailed(a.input, bpp=a.bpp, size=a.size, quality=a.quality, roi=a.roi,
-                                roi_strength=a.roi_strength, model=model, **_roi_sources(a))
+                                roi_strength=a.roi_strength, model=model, scale=a.scale, **_roi_sources(a))
     out = Path(a.output) if a.output else Path(a.input).with_suffix(".rcz")
     atomic_write_bytes(out, res.data)
     from .bitstream import unpack
@@ -57,6 +57,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     if not a.quiet:
         print(f"{out}: {len(res.data)} bytes, {bpp:.4f} bpp, {f.width}x{f.height}, base level {res.base_level:.4f}"
               f"{', ROI strength %g' % res.roi_strength if f.importance is not None else ''}"
+              f"{', coded at %gx' % (f.scale / 8) if f.scale != 8 else ''}"
               f" ({res.trials} trial{'s' if res.trials != 1 else ''}, {time.perf_counter() - t0:.2f} s)")
     return 0
 
@@ -84,16 +85,18 @@ def _cmd_roi(a: argparse.Namespace) -> int:
         raise ValueError("give an ROI source: --roi MASK|auto, --roi-box or --roi-classes")
     importance, report = build_importance(prepared.rgb, spec)
     blocks = block_importance(importance)
-    base = 0.0
+    base, scale = 0.0, bitstream.SCALE_ONE
     if a.bpp is not None or a.size is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the preview shows what the file would carry, lowered lift included
             # the importance built above, not the spec: the detectors run once
             res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength, model=model)
-        base, strength = res.base_level, res.roi_strength
+        base, strength, scale = res.base_level, res.roi_strength, res.scale
+        blocks = res.blocks if res.blocks is not None else blocks
     h, w = prepared.rgb.shape[:2]
-    q = quality_map(base, strength, blocks, bitstream.latent_shape(h, w), c.level_range)
-    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range)
+    cw, ch = bitstream.coded_size(w, h, scale)
+    q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), c.level_range)
+    image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range, coded_size=(cw, ch))
     _save_image(Path(a.output), image)
     if a.quiet:
         return 0
@@ -130,6 +133,7 @@ def _cmd_info(a: argparse.Namespace) -> int:
     print(f"bpp         {info['bpp']:.4f}")
     print(f"levels      {info['level_min']:.3f} .. {info['level_max']:.3f} (base {info['base_level']:.4f}"
           f"{', ROI strength %g' % info['roi_strength'] if info['has_roi'] else ', uniform'})")
+    print(f"coded at    {info['scale']:g}x")
     match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
     print(f"model       {info['model_id']} ({match})")
     return 0
@@ -192,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
     g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
     g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -3..7)")
+    c.add_argument("--scale", default="auto",
+                   help="code the picture resampled by this factor (1, 1.5, 2, ...); 'auto' (default) codes it "
+                        "larger where the budget pays for it, which costs time; 1 is the fastest")
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
 

@@ -98,13 +98,22 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
 
 
 def to_padded_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """(H,W,3) uint8 -> (1,3,H',W') float, replicate-padded to multiples of 64.
+    """(H,W,3) uint8 -> (1,3,H',W') float, replicate-padded to multiples of 64."""
+    return pad_to_stride(to_tensor(rgb))
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H,W) float in [0, 1]."""
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()[None].float().div_(255.0)
+
+
+def pad_to_stride(x: torch.Tensor) -> torch.Tensor:
+    """Replicate-pad (1,3,H,W) to multiples of 64.
 
     Replicating the edge keeps the padding smooth and cheap to code, and no border
     artefact can bleed into the cropped picture.
     """
-    h, w = rgb.shape[:2]
-    x = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()[None].float().div_(255.0)
+    h, w = x.shape[-2:]
     ph, pw = padded_size(h, w)
     if (ph, pw) != (h, w):
         x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .bitstream import BASE_SCALE
 from .errors import BudgetError
@@ -54,6 +54,8 @@ class RateResult:
     trials: int
     in_range: bool
     message: str | None = None
+    #: The search stopped early because a file within budget reached ``stop_level``.
+    stopped: bool = False
 
 
 class RateCurve:
@@ -100,8 +102,9 @@ class RateCurve:
 
 
 def search_base_level(encode: Callable[[float], bytes], budget: int, level_range: LevelRange,
-                      curve: RateCurve | None = None) -> RateResult:
-    """Largest-file search for size <= budget; stops within TOLERANCE below budget.
+                      curve: RateCurve | None = None, stop_level: float | None = None) -> RateResult:
+    """Largest-file search for size <= budget; stops within TOLERANCE below budget, or as soon as
+    a file within budget has a level of at least ``stop_level`` (the caller then codes otherwise).
 
     The search runs in u = curve.at(level) (expected log bytes), where the measured
     log(size) is close to u + offset: curve-shifted guesses until the budget is
@@ -135,6 +138,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         if size <= budget:
             if lo is None or level > lo[0]:
                 lo = (level, size)
+            if stop_level is not None and level >= stop_level:
+                return replace(done(level), stopped=True)
             if size >= budget * (1 - TOLERANCE):
                 return done(level)
         elif hi is None or level < hi[0]:

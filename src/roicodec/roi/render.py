@@ -14,12 +14,17 @@ from ..bitstream import BLOCK
 from ..levels import LevelRange
 
 
-def render_roi(rgb: np.ndarray, importance: np.ndarray, q_blocks: np.ndarray, level_range: LevelRange) -> Image.Image:
+def render_roi(rgb: np.ndarray, importance: np.ndarray, q_blocks: np.ndarray, level_range: LevelRange,
+               coded_size: tuple[int, int] | None = None) -> Image.Image:
+    """coded_size: (width, height) of the picture the blocks cover, when it is coded at another scale."""
     h, w = rgb.shape[:2]
+    cw, ch = coded_size or (w, h)
     heat = cv2.applyColorMap(np.uint8(np.clip(importance, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
     overlay = (0.55 * rgb + 0.45 * heat).astype(np.uint8)
     qn = np.uint8(np.clip((q_blocks - level_range.low) / max(level_range.high - level_range.low, 1), 0, 1) * 255)
-    qimg = cv2.resize(qn, (q_blocks.shape[1] * BLOCK, q_blocks.shape[0] * BLOCK), interpolation=cv2.INTER_NEAREST)[:h, :w]
+    qimg = cv2.resize(qn, (q_blocks.shape[1] * BLOCK, q_blocks.shape[0] * BLOCK), interpolation=cv2.INTER_NEAREST)[:ch, :cw]
+    if (cw, ch) != (w, h):
+        qimg = cv2.resize(qimg, (w, h), interpolation=cv2.INTER_NEAREST)
     qcol = cv2.applyColorMap(qimg, cv2.COLORMAP_VIRIDIS)[..., ::-1]
     qcol = (0.8 * qcol + 0.2 * rgb).astype(np.uint8)
     gap = np.full((h, max(4, w // 100), 3), 255, np.uint8)

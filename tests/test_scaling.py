@@ -1,0 +1,77 @@
+"""Coding at another scale than the picture's own (scaling.py, and its use by compress/decompress)."""
+
+import numpy as np
+import pytest
+import torch
+
+import roicodec
+from roicodec import bitstream, scaling
+from roicodec.errors import BudgetError
+
+from .conftest import synthetic_image
+
+
+def psnr(a, b) -> float:
+    return 10 * np.log10(255**2 / np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2))
+
+
+def test_parse_scale():
+    assert scaling.parse_scale("auto") is None
+    assert scaling.parse_scale(1) == 8 and scaling.parse_scale("1.5") == 12 and scaling.parse_scale(2.0) == 16
+    for bad in ("1.3", "0.25", "5", "big", float("nan")):
+        with pytest.raises(ValueError):
+            scaling.parse_scale(bad)
+
+
+def test_auto_ladder_follows_the_budget_and_the_pixel_cap():
+    assert scaling.auto_ladder(768, 512, 0.25) == [(8, 4.0), (12, 5.5), (16, None)]
+    assert scaling.auto_ladder(768, 512, 0.5) == [(12, 5.5), (16, None)]
+    assert scaling.auto_ladder(768, 512, 1.5) == [(16, None)]
+    assert scaling.auto_ladder(4000, 3000, 1.5) == [(8, None)]  # a large photo stays at its own size
+
+
+def test_resample_keeps_range_and_identity():
+    x = torch.rand(1, 3, 20, 30)
+    assert scaling.resample(x, 20, 30) is x
+    y = scaling.resample(x, 30, 45)
+    assert y.shape == (1, 3, 30, 45) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_scaled_file_decodes_to_the_picture_size(model):
+    card = synthetic_image(100, 70, seed=3)
+    data = roicodec.compress(card, quality=3, model=model, scale=1.5)
+    f = bitstream.unpack(data, model.config.level_range, len(model.context.groups))
+    assert f.scale == 12 and f.coded_size == (150, 105)
+    out = roicodec.decompress(data, model)
+    assert out.size == card.size and out.mode == "RGB"
+    assert psnr(out, card) > 20
+    assert roicodec.inspect(data, model)["scale"] == 1.5
+
+
+def test_auto_scale_beats_native_at_a_high_rate(model):
+    """Above the native top level the larger picture gives more quality for the same budget."""
+    card = synthetic_image(128, 128, seed=4, noise=2.0)
+    native = roicodec.compress_detailed(card, bpp=2.0, model=model, scale=1)
+    auto = roicodec.compress_detailed(card, bpp=2.0, model=model)
+    assert auto.scale > 8 and auto.size <= 2.0 * 128 * 128 / 8
+    assert psnr(roicodec.decompress(auto.data, model), card) > psnr(roicodec.decompress(native.data, model), card) + 1
+
+
+def test_auto_scale_stays_native_at_a_low_rate(model, card):
+    res = roicodec.compress_detailed(card, bpp=0.15, model=model)
+    assert res.scale == 8 and res.size <= 0.15 * card.size[0] * card.size[1] / 8
+
+
+def test_roi_map_follows_the_coded_size(model):
+    card = synthetic_image(128, 96, seed=5)
+    mask = np.zeros((96, 128), np.float32)
+    mask[20:60, 30:90] = 1
+    res = roicodec.compress_detailed(card, quality=2, roi=mask, roi_strength=3, model=model, scale=2)
+    f = bitstream.unpack(res.data, model.config.level_range, len(model.context.groups))
+    assert f.importance.shape == bitstream.latent_shape(192, 256) and f.importance.max() == 16
+    assert roicodec.decompress(res.data, model).size == card.size
+
+
+def test_bad_scale_is_a_budget_error(model, card):
+    with pytest.raises(BudgetError, match="scale"):
+        roicodec.compress(card, bpp=0.5, model=model, scale="1.3")
