@@ -52,13 +52,14 @@ def test_auto_scale_beats_native_at_a_high_rate(model):
     """Above the native top level the larger picture gives more quality for the same budget."""
     card = synthetic_image(128, 128, seed=4, noise=2.0)
     native = roicodec.compress_detailed(card, bpp=2.0, model=model, scale=1)
-    auto = roicodec.compress_detailed(card, bpp=2.0, model=model)
+    assert roicodec.compress_detailed(card, bpp=2.0, model=model).scale == 8  # native unless asked
+    auto = roicodec.compress_detailed(card, bpp=2.0, model=model, scale="auto")
     assert auto.scale > 8 and auto.size <= 2.0 * 128 * 128 / 8
     assert psnr(roicodec.decompress(auto.data, model), card) > psnr(roicodec.decompress(native.data, model), card) + 1
 
 
 def test_auto_scale_stays_native_at_a_low_rate(model, card):
-    res = roicodec.compress_detailed(card, bpp=0.15, model=model)
+    res = roicodec.compress_detailed(card, bpp=0.15, model=model, scale="auto")
     assert res.scale == 8 and res.size <= 0.15 * card.size[0] * card.size[1] / 8
 
 

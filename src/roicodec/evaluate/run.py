@@ -43,7 +43,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None = None,
-             rates: list[float] | None = None, reference: str | None = None, reuse: bool = False) -> str:
+             rates: list[float] | None = None, reference: str | None = None, reuse: bool = False,
+             scale: float | str = 1) -> str:
     """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
     made from the same image files with the same quality sweep (re-evaluating a new model
     then costs only roicodec's own time)."""
@@ -78,7 +79,7 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     for name in codecs:
         try:
             if name == "roicodec":
-                results[name], timing[name] = _run_roicodec(images, rates or ROICODEC_RATES)
+                results[name], timing[name] = _run_roicodec(images, rates or ROICODEC_RATES, scale)
             else:
                 previous = _reusable(out / f"{name}.json", files, SWEEPS.get(name)) if reuse else None
                 if previous is not None:
@@ -100,7 +101,7 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     return report
 
 
-def _run_roicodec(images: list[Image.Image], rates: list[float]) -> tuple[dict, dict]:
+def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | str) -> tuple[dict, dict]:
     import roicodec
 
     model = roicodec.load_model()
@@ -109,7 +110,7 @@ def _run_roicodec(images: list[Image.Image], rates: list[float]) -> tuple[dict, 
         rows, scales, n = [], [], len(enc_t)
         for im in tqdm(images, leave=False, desc=f"{target} bpp"):
             t0 = time.perf_counter()
-            res = roicodec.compress_detailed(im, bpp=target, model=model)
+            res = roicodec.compress_detailed(im, bpp=target, model=model, scale=scale)
             t1 = time.perf_counter()
             dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
             dec_t.append(time.perf_counter() - t1)
