@@ -36,16 +36,11 @@ def curve(model, x: torch.Tensor, scale: int) -> list[tuple[float, float]]:
     h, w = x.shape[-2:]
     cw, ch = coded_size(w, h, scale)
     xs = pad_to_stride(scaling.resample(x, ch, cw))
-    y = model.g_a(xs)
     points = []
     for lv in LEVELS:
-        q = torch.full((1, 1, xs.shape[2] // 16, xs.shape[3] // 16), lv)
-        y_s = y * model.gain(q)
-        z_hat, z_lik = model.entropy_bottleneck(model.h_a(y_s))
-        y_hat_s, y_lik = model.context(y_s, model.h_s(z_hat))
-        x_hat = model.g_s(y_hat_s * model.inverse_gain(q)).clamp(0, 1)[:, :, :ch, :cw]
-        x_hat = scaling.resample(x_hat, h, w).mul(255).round().div(255)
-        bpp = float(bits_per_pixel({"y": y_lik, "z": z_lik}, h * w))
+        out = model(xs, torch.full((1, 1, xs.shape[2] // 16, xs.shape[3] // 16), lv))
+        x_hat = scaling.resample(out["x_hat"].clamp(0, 1)[:, :, :ch, :cw], h, w).mul(255).round().div(255)
+        bpp = float(bits_per_pixel(out["likelihoods"], h * w))
         points.append((bpp, float(-10 * torch.log10((x_hat - x).pow(2).mean()))))
     return points
 

@@ -53,6 +53,7 @@ def main() -> None:
     p.add_argument("--strength", type=float, default=3.0)
     p.add_argument("--limit", type=int, default=8, help="images per dataset")
     p.add_argument("--out", default="docs/roi_eval")
+    p.add_argument("--scale", default="1", help="roicodec's coding scale (1, 1.5, 2 or auto)")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,9 +76,9 @@ def main() -> None:
         for target in a.bpp:
             budget = int(target * w * h / 8)
             enc = {
-                "roi-gt": roicodec.compress_detailed(image, size=budget, roi=gt.astype(np.float32), roi_strength=a.strength, model=model),
-                "uniform": roicodec.compress_detailed(image, size=budget, model=model),
-                "roi-auto": roicodec.compress_detailed(image, size=budget, roi="auto", roi_strength=a.strength, model=model),
+                "roi-gt": roicodec.compress_detailed(image, size=budget, roi=gt.astype(np.float32), roi_strength=a.strength, model=model, scale=a.scale),
+                "uniform": roicodec.compress_detailed(image, size=budget, model=model, scale=a.scale),
+                "roi-auto": roicodec.compress_detailed(image, size=budget, roi="auto", roi_strength=a.strength, model=model, scale=a.scale),
             }
             for method, res in enc.items():
                 dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))

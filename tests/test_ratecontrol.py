@@ -81,6 +81,15 @@ def test_search_over_a_range_shorter_than_one_level():
     assert not res.in_range and res.base == 0.25
 
 
+def test_search_stops_at_a_level_that_fits():
+    encode, calls = fake_encoder()
+    budget = len(encode(6.0))  # the full search would land near level 6
+    stopped = search_base_level(encode, budget, TRAINED, stop_level=4.0)
+    assert stopped.stopped and stopped.base >= 4.0 and len(stopped.data) <= budget
+    full = search_base_level(encode, budget, TRAINED, stop_level=6.5)
+    assert not full.stopped and len(full.data) >= budget * 0.99
+
+
 def test_search_reports_out_of_range():
     encode, _ = fake_encoder()
     low = search_base_level(encode, 100, TRAINED)

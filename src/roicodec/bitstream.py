@@ -273,7 +273,9 @@ def _peek_groups(data: bytes) -> int:
         raise BitstreamError("not a .rcz file (bad magic bytes)")
     r = _Reader(bytes(data[:-4]) if len(data) >= 4 else b"")
     try:
-        _, (version,), _ = r.take(len(MAGIC), "magic"), r.take(1, "version"), r.take(MODEL_ID_BYTES, "model id")
+        r.take(len(MAGIC), "magic")
+        (version,) = r.take(1, "version")
+        r.take(MODEL_ID_BYTES, "model id")
         r.varint("width"), r.varint("height")
         r.take(5 + (version == VERSION_SCALED), "mode, scale and quality")
         r.take(r.varint("map length"), "importance map")

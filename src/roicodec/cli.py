@@ -90,7 +90,8 @@ def _cmd_roi(a: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the preview shows what the file would carry, lowered lift included
             # the importance built above, not the spec: the detectors run once
-            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength, model=model)
+            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength,
+                                    model=model, scale=a.scale)
         base, strength, scale = res.base_level, res.roi_strength, res.scale
         blocks = res.blocks if res.blocks is not None else blocks
     h, w = prepared.rgb.shape[:2]
@@ -196,9 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
     g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
     g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -3..7)")
-    c.add_argument("--scale", default="1",
-                   help="code the picture resampled by this factor (1 = as it is, the default and the fastest; 1.5; 2; ...) "
-                        "or 'auto': larger where the budget pays for it (more PSNR above ~0.35 bpp, 2-4x the time)")
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
 
@@ -250,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", help="extra curve to plot and compare (CompressAI-style JSON, e.g. benchmarks/vtm_kodak.json)")
     e.set_defaults(func=_cmd_eval)
 
+    for s in (c, r):
+        s.add_argument("--scale", default="1",
+                       help="code the picture resampled by this factor (1 = as it is, the default and the fastest; 1.5; 2; ...) "
+                            "or 'auto': larger where the budget pays for it (more PSNR above ~0.35 bpp, 2-4x the time)")
     for s in (c, d, i, r):
         s.add_argument("--weights", help="weights file (default: the shipped model)")
     for s in (c, d, r):
