@@ -119,3 +119,17 @@ def test_console_entry_point_runs():
     assert ep.load() is main
     r = subprocess.run([sys.executable, "-m", "roicodec.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "roicodec" in r.stdout
+
+
+def test_decompress_max_pixels(tmp_path, png, capsys):
+    rcz = tmp_path / "a.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--quality", "1"]) == 0
+    out = tmp_path / "a.png"
+    assert main(["decompress", str(rcz), "-o", str(out), "--max-pixels", "6999"]) == 1  # 100x70 = 7000
+    err = capsys.readouterr().err
+    assert "--max-pixels" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert main(["decompress", str(rcz), "-o", str(out), "--max-pixels", "0"]) == 0  # 0: no limit
+    assert out.exists()
+    with pytest.raises(SystemExit):
+        main(["decompress", str(rcz), "-o", str(out), "--max-pixels", "-5"])

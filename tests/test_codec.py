@@ -140,3 +140,33 @@ def test_inspect_reports_size_and_levels(model, card):
     assert info["bpp"] == pytest.approx(8 * len(data) / (card.size[0] * card.size[1]))
     assert info["level_min"] == info["level_max"] == 2.5
     assert info["model_matches"] is True
+
+
+def _claiming(data: bytes, model, width: int, height: int) -> bytes:
+    """A valid-CRC file whose header claims another picture size (payloads kept)."""
+    f = bitstream.unpack(data, model.config.level_range, len(model.context.groups))
+    f.width, f.height = width, height
+    return bitstream.pack(f, model.config.level_range)
+
+
+def test_crafted_huge_picture_is_refused_before_decoding(model, card):
+    import time
+
+    data = _claiming(roicodec.compress(card, quality=0, model=model), model, 16384, 16384)
+    assert len(data) < 20_000  # a few KB that would otherwise ask for ~80 GB
+    t0 = time.perf_counter()
+    with pytest.raises(roicodec.DecodeLimitError, match="16384x16384.*--max-pixels"):
+        roicodec.decompress(data, model)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_decode_limit_counts_the_coded_size(model, card):
+    w, h = card.size
+    plain = roicodec.compress(card, quality=1, model=model)
+    scaled = roicodec.compress(card, quality=1, model=model, scale=2)
+    assert roicodec.decompress(plain, model, max_pixels=w * h).size == (w, h)  # exactly at the limit: fine
+    with pytest.raises(roicodec.DecodeLimitError):
+        roicodec.decompress(plain, model, max_pixels=w * h - 1)
+    with pytest.raises(roicodec.DecodeLimitError):  # the decoder synthesises 4x the pixels
+        roicodec.decompress(scaled, model, max_pixels=2 * w * h)
+    assert roicodec.decompress(scaled, model, max_pixels=None).size == (w, h)

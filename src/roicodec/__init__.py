@@ -15,6 +15,7 @@ from .api import compress, compress_detailed, decompress, inspect, load_model
 from .errors import (
     BitstreamError,
     BudgetError,
+    DecodeLimitError,
     ImageInputError,
     ModelMismatchError,
     RateControlWarning,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BitstreamError",
     "BudgetError",
+    "DecodeLimitError",
     "ImageInputError",
     "ModelMismatchError",
     "RateControlWarning",

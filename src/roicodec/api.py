@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from . import bitstream, scaling
-from .errors import BitstreamError, BudgetError, ModelMismatchError, RateControlWarning, RoiError
+from .errors import BitstreamError, BudgetError, DecodeLimitError, ModelMismatchError, RateControlWarning, RoiError
 from .images import PreparedImage, pad_to_stride, prepare, to_image, to_tensor
 from .levels import DEFAULT_ROI_STRENGTH, LevelRange
 from .model import RoiCodecModel
@@ -261,10 +261,27 @@ def _parse(data: bytes, model: RoiCodecModel) -> bitstream.RczFile:
     return f
 
 
-def decompress(data: bytes, model: RoiCodecModel | None = None) -> Image.Image:
-    """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources)."""
+def check_decode_limit(f: bitstream.RczFile, max_pixels: int | None) -> None:
+    """Refuse before any allocation a file whose coded picture exceeds max_pixels (None: no limit)."""
+    cw, ch = f.coded_size
+    pixels = max(cw * ch, f.width * f.height)
+    if max_pixels is not None and pixels > max_pixels:
+        raise DecodeLimitError(
+            f"decoding this {f.width}x{f.height} file needs {pixels / 1e6:.1f} MP at its coded size, over the "
+            f"limit of {max_pixels / 1e6:.1f} MP (~{300 * pixels / 2**30:.0f} GiB of memory); raise it with --max-pixels"
+        )
+
+
+def decompress(data: bytes, model: RoiCodecModel | None = None,
+               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS) -> Image.Image:
+    """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources).
+
+    Files whose picture exceeds ``max_pixels`` are refused before decoding (a guard against
+    crafted files that claim a huge size); pass None to decode any size the format allows.
+    """
     model = model or load_model()
     f = _parse(data, model)
+    check_decode_limit(f, max_pixels)
     q = quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, model.config.level_range)
     with torch.inference_mode():
         try:

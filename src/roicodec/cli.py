@@ -14,7 +14,18 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import atomic_write, atomic_write_bytes
+from .bitstream import MAX_DECODE_PIXELS
 from .levels import DEFAULT_ROI_STRENGTH
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
 
 
 def _save_image(path: Path, image) -> None:
@@ -116,7 +127,7 @@ def _cmd_decompress(a: argparse.Namespace) -> int:
         raise ValueError(f"{out} exists; name the output with -o")
     data = _read(a.input)
     t0 = time.perf_counter()
-    image = decompress(data, load_model(a.weights))
+    image = decompress(data, load_model(a.weights), max_pixels=a.max_pixels or None)
     _save_image(out, image)
     if not a.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
@@ -212,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decompress", help=".rcz -> image")
     d.add_argument("input")
     d.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, ...)")
+    d.add_argument("--max-pixels", type=_non_negative_int, default=MAX_DECODE_PIXELS,
+                   help=f"refuse files whose picture exceeds this many pixels (default {MAX_DECODE_PIXELS:,}, "
+                        "about 15 GB of memory; 0 = no limit)")
     d.set_defaults(func=_cmd_decompress)
 
     i = sub.add_parser("info", help="describe a .rcz file")

@@ -21,6 +21,10 @@ class ModelMismatchError(BitstreamError):
     """The file was made by other weights than the ones loaded."""
 
 
+class DecodeLimitError(RoicodecError):
+    """A valid file would need more memory to decode than the caller allows (decompression-bomb guard)."""
+
+
 class BudgetError(RoicodecError):
     """The requested size or rate cannot be parsed or met."""
 
