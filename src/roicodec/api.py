@@ -268,7 +268,8 @@ def check_decode_limit(f: bitstream.RczFile, max_pixels: int | None) -> None:
     if max_pixels is not None and pixels > max_pixels:
         raise DecodeLimitError(
             f"decoding this {f.width}x{f.height} file needs {pixels / 1e6:.1f} MP at its coded size, over the "
-            f"limit of {max_pixels / 1e6:.1f} MP (~{300 * pixels / 2**30:.0f} GiB of memory); raise it with --max-pixels"
+            f"limit of {max_pixels / 1e6:.1f} MP (~{300 * pixels / 2**30:.0f} GiB of memory); "
+            "raise the limit with max_pixels (--max-pixels)"
         )
 
 
