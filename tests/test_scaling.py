@@ -1,12 +1,14 @@
 """Coding at another scale than the picture's own (scaling.py, and its use by compress/decompress)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 import roicodec
 from roicodec import bitstream, scaling
-from roicodec.errors import BudgetError
+from roicodec.errors import BudgetError, RateControlWarning
 
 from .conftest import synthetic_image
 
@@ -76,3 +78,32 @@ def test_roi_map_follows_the_coded_size(model):
 def test_bad_scale_is_a_budget_error(model, card):
     with pytest.raises(BudgetError, match="scale"):
         roicodec.compress(card, bpp=0.5, model=model, scale="1.3")
+
+
+def _roi_card(w: int, h: int):
+    card = synthetic_image(w, h, seed=1)
+    mask = np.zeros((h, w), np.float32)
+    mask[h // 4: h // 2, w // 4: w // 2] = 1
+    return card, mask
+
+
+def test_auto_scale_climbs_on_the_roi_level(model):
+    """With an ROI the climb follows the ROI's level (base + strength), not the background's."""
+    card, mask = _roi_card(320, 256)
+    budget = int(0.2 * 320 * 256 / 8)
+    assert roicodec.compress_detailed(card, size=budget, model=model, scale="auto").scale == 8  # uniform: native
+    res = roicodec.compress_detailed(card, size=budget, model=model, scale="auto", roi=mask, roi_strength=7)
+    assert res.scale > 8 and res.roi_strength == 7 and res.size <= budget
+    assert res.base_level + res.roi_strength >= scaling.CLIMB_LEVEL[0]
+
+
+def test_auto_scale_never_buys_a_larger_picture_with_the_roi_lift(model):
+    card, mask = _roi_card(256, 192)
+    budget = int(0.2 * 256 * 192 / 8)
+    with pytest.warns(RateControlWarning, match="lowered"):
+        larger = roicodec.compress_detailed(card, size=budget, model=model, scale=1.5, roi=mask, roi_strength=7)
+    assert larger.roi_strength < 7  # at 1.5x the budget fits only with a lowered lift
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the discarded attempt's warning is not passed on
+        res = roicodec.compress_detailed(card, size=budget, model=model, scale="auto", roi=mask, roi_strength=7)
+    assert res.scale == 8 and res.roi_strength == 7 and res.size <= budget

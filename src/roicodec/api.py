@@ -173,9 +173,13 @@ def compress_detailed(
     else:
         ladder = scaling.auto_ladder(w, h, 8 * budget / (w * h))
     for i, (sc, climb_level) in enumerate(ladder):
-        result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, climb_level)
-        if i and not result.in_range and result.base_level <= level_range.low:
-            # the larger picture does not fit the budget: the scale below, searched to the end
+        # The climb follows the top of the map: with an ROI, the ROI's level (base + strength). The
+        # ROI's blocks are coded like a picture at that level, so the crossing levels hold for them.
+        stop = None if climb_level is None else climb_level - max(strength, 0.0)
+        result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, stop)
+        if i and ((not result.in_range and result.base_level <= level_range.low) or result.roi_strength != strength):
+            # the larger picture does not fit the budget, or fits only by lowering the ROI's lift:
+            # the scale below, searched to the end
             result, _ = _compress_at_scale(prepared, ladder[i - 1][0], importance, strength, budget, quality, model, None)
             break
         if not stopped:
