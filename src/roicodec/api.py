@@ -172,15 +172,18 @@ def compress_detailed(
         ladder = [(bitstream.SCALE_ONE, None)]
     else:
         ladder = scaling.auto_ladder(w, h, 8 * budget / (w * h))
+    analyses: dict[int, torch.Tensor] = {}  # latent per scale: a fall-back does not analyse again
     for i, (sc, climb_level) in enumerate(ladder):
         # The climb follows the top of the map: with an ROI, the ROI's level (base + strength). The
         # ROI's blocks are coded like a picture at that level, so the crossing levels hold for them.
         stop = None if climb_level is None else climb_level - max(strength, 0.0)
-        result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, stop)
+        result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, stop,
+                                             keep_lift=i > 0, analyses=analyses)
         if i and ((not result.in_range and result.base_level <= level_range.low) or result.roi_strength != strength):
             # the larger picture does not fit the budget, or fits only by lowering the ROI's lift:
             # the scale below, searched to the end
-            result, _ = _compress_at_scale(prepared, ladder[i - 1][0], importance, strength, budget, quality, model, None)
+            result, _ = _compress_at_scale(prepared, ladder[i - 1][0], importance, strength, budget, quality, model, None,
+                                           analyses=analyses)
             break
         if not stopped:
             break
@@ -192,9 +195,12 @@ def compress_detailed(
 
 def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarray | None, strength: float,
                        budget: int | None, quality: float | None, model: RoiCodecModel,
-                       stop_level: float | None) -> tuple[CompressResult, bool]:
+                       stop_level: float | None, keep_lift: bool = False,
+                       analyses: dict[int, torch.Tensor] | None = None) -> tuple[CompressResult, bool]:
     """One coding scale: analyse once, then rate control over the base level (and the ROI lift).
-    Also says whether the search stopped at ``stop_level`` (the caller then tries a larger scale)."""
+    Also says whether the search stopped at ``stop_level`` (the caller then tries a larger scale).
+    With ``keep_lift``, a budget that cannot hold the ROI's full lift even over the lowest background
+    ends the work after one trial, out of range (the caller then falls back to a smaller scale)."""
     level_range = model.config.level_range
     w, h = prepared.size
     cw, ch = bitstream.coded_size(w, h, scale)
@@ -206,7 +212,10 @@ def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarr
     shape = bitstream.latent_shape(ch, cw)
 
     with torch.inference_mode():
-        y = model.analyse(pad_to_stride(scaling.resample(x, ch, cw)))
+        analyses = {} if analyses is None else analyses
+        if scale not in analyses:
+            analyses[scale] = model.analyse(pad_to_stride(scaling.resample(x, ch, cw)))
+        y = analyses[scale]
 
         def encode(base: float, roi_strength: float | None = None) -> bytes:
             base = bitstream.quantise_base(base)
@@ -223,6 +232,10 @@ def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarr
         if budget is None:
             base = bitstream.quantise_base(float(quality))
             return CompressResult(encode(base), base, strength, 1, True, scale=scale, blocks=blocks), False
+        if keep_lift and strength > 0:
+            floor = encode(level_range.low)
+            if len(floor) > budget:
+                return CompressResult(floor, level_range.low, strength, 1, False, scale=scale, blocks=blocks), False
         result = search_base_level(encode, budget, level_range, rate_curve(model, cw * ch), stop_level)
         if not result.in_range and result.base <= level_range.low and strength > 0:
             result, strength = _lower_lift(encode, budget, level_range, result, strength)
