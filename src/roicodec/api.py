@@ -174,9 +174,11 @@ def compress_detailed(
         ladder = scaling.auto_ladder(w, h, 8 * budget / (w * h))
     analyses: dict[int, torch.Tensor] = {}  # latent per scale: a fall-back does not analyse again
     for i, (sc, climb_level) in enumerate(ladder):
-        # The climb follows the top of the map: with an ROI, the ROI's level (base + strength). The
-        # ROI's blocks are coded like a picture at that level, so the crossing levels hold for them.
-        stop = None if climb_level is None else climb_level - max(strength, 0.0)
+        # The climb follows the top of the map: with an ROI, the ROI's level (base + strength times its
+        # largest importance, which the block rule keeps). The ROI's blocks are coded like a picture at
+        # that level, so the crossing levels hold for them.
+        top_lift = max(strength, 0.0) * (float(importance.max()) if importance is not None else 0.0)
+        stop = None if climb_level is None else climb_level - top_lift
         result, stopped = _compress_at_scale(prepared, sc, importance, strength, budget, quality, model, stop,
                                              keep_lift=i > 0, analyses=analyses)
         if i and ((not result.in_range and result.base_level <= level_range.low) or result.roi_strength != strength):
