@@ -285,9 +285,10 @@ def check_decode_limit(f: bitstream.RczFile, max_pixels: int | None) -> None:
     cw, ch = f.coded_size
     pixels = max(cw * ch, f.width * f.height)
     if max_pixels is not None and pixels > max_pixels:
+        memory = 300 * pixels / 2**30  # measured peak bytes per coded pixel (bitstream.MAX_DECODE_PIXELS)
         raise DecodeLimitError(
-            f"decoding this {f.width}x{f.height} file needs {pixels / 1e6:.1f} MP at its coded size, over the "
-            f"limit of {max_pixels / 1e6:.1f} MP (~{300 * pixels / 2**30:.0f} GiB of memory); "
+            f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size"
+            f"{f' (~{memory:.0f} GiB of memory)' if memory >= 1 else ''}, over the limit of {max_pixels:,}; "
             "raise the limit with max_pixels (--max-pixels)"
         )
 
