@@ -41,6 +41,13 @@ def load_pairs(root: Path, dataset: str, limit: int) -> list[tuple[Path, Path]]:
     return [(p, m) for p, m in pairs if m is not None][:limit]
 
 
+def load_example(img_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray] | None:
+    """The image and its ground-truth mask (bool, at the image's size); None when the mask is empty or full."""
+    image = Image.open(img_path).convert("RGB")
+    gt = np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 127
+    return None if not gt.any() or gt.all() else (image, gt)
+
+
 def scores(ref: np.ndarray, dec: np.ndarray, roi: np.ndarray) -> dict:
     return {"roi": psnr(ref, dec, roi), "bg": psnr(ref, dec, ~roi), "all": psnr(ref, dec)}
 
@@ -61,11 +68,11 @@ def main() -> None:
     rows, recalls, examples = [], [], {}
     jobs = [(ds, im, mk) for ds in a.datasets for im, mk in load_pairs(Path(a.data), ds, a.limit)]
     for ds, img_path, mask_path in tqdm(jobs, desc="roi eval"):
-        image = Image.open(img_path).convert("RGB")
-        ref = np.asarray(image)
-        gt = np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 127
-        if not gt.any() or gt.all():
+        example = load_example(img_path, mask_path)
+        if example is None:
             continue
+        image, gt = example
+        ref = np.asarray(image)
         w, h = image.size
         # detector recall of each automatic source on the ground truth
         for name in AUTO_WEIGHTS:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 import roicodec
@@ -28,7 +27,7 @@ from roicodec.evaluate.metrics import psnr
 from roicodec.images import to_padded_tensor
 from roicodec.roi import block_importance
 
-from roi_eval import load_pairs
+from roi_eval import load_example, load_pairs
 
 #: The bound never asks for more than this (the model saturates well before).
 MAX_BOUND_BPP = 3.0
@@ -65,11 +64,11 @@ def main() -> None:
     rows = []
     jobs = [(ds, im, mk) for ds in a.datasets for im, mk in load_pairs(Path(a.data), ds, a.limit)]
     for ds, img_path, mask_path in tqdm(jobs, desc="roi headroom"):
-        image = Image.open(img_path).convert("RGB")
-        ref = np.asarray(image)
-        gt = np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 127
-        if not gt.any() or gt.all():
+        example = load_example(img_path, mask_path)
+        if example is None:
             continue
+        image, gt = example
+        ref = np.asarray(image)
         w, h = image.size
         budget = int(a.bpp * w * h / 8)
         uniform = roicodec.compress_detailed(image, size=budget, model=model)

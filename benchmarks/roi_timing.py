@@ -14,10 +14,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import roicodec
-from roi_eval import load_pairs
+from roi_eval import load_example, load_pairs
 
 
 def main() -> None:
@@ -33,8 +32,10 @@ def main() -> None:
     model = roicodec.load_model()
     for ds in a.datasets:
         for img_path, mask_path in load_pairs(Path(a.data), ds, a.limit):
-            image = Image.open(img_path).convert("RGB")
-            mask = np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 127
+            example = load_example(img_path, mask_path)
+            if example is None:
+                continue
+            image, mask = example
             row = [ds, img_path.name, f"{image.size[0]}x{image.size[1]}"]
             for scale in ("1", a.scale):
                 t0 = time.perf_counter()
