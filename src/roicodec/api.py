@@ -206,7 +206,6 @@ def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarr
     level_range = model.config.level_range
     w, h = prepared.size
     cw, ch = bitstream.coded_size(w, h, scale)
-    x = to_tensor(prepared.rgb)
     blocks = None
     if importance is not None:
         blocks = block_importance(importance if scale == bitstream.SCALE_ONE
@@ -216,7 +215,7 @@ def _compress_at_scale(prepared: PreparedImage, scale: int, importance: np.ndarr
     with torch.inference_mode():
         analyses = {} if analyses is None else analyses
         if scale not in analyses:
-            analyses[scale] = model.analyse(pad_to_stride(scaling.resample(x, ch, cw)))
+            analyses[scale] = model.analyse(pad_to_stride(scaling.resample(to_tensor(prepared.rgb), ch, cw)))
         y = analyses[scale]
 
         def encode(base: float, roi_strength: float | None = None) -> bytes:
@@ -285,7 +284,7 @@ def check_decode_limit(f: bitstream.RczFile, max_pixels: int | None) -> None:
     cw, ch = f.coded_size
     pixels = max(cw * ch, f.width * f.height)
     if max_pixels is not None and pixels > max_pixels:
-        memory = 300 * pixels / 2**30  # measured peak bytes per coded pixel (bitstream.MAX_DECODE_PIXELS)
+        memory = bitstream.DECODE_BYTES_PER_PIXEL * pixels / 2**30
         raise DecodeLimitError(
             f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size"
             f"{f' (~{memory:.0f} GiB of memory)' if memory >= 1 else ''}, over the limit of {max_pixels:,}; "
