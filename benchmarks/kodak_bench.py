@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--images", default="../shared/data/kodak")
     p.add_argument("--bpp", type=float, default=0.25)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--effort", type=int, default=0, help="encoder effort (0-3), as for roicodec compress")
     p.add_argument("--json", help="write the per-image rows and the summary here")
     a = p.parse_args()
     if a.threads:
@@ -49,7 +50,7 @@ def main() -> None:
     rows = []
     for f in tqdm(files, desc=f"kodak @ {a.bpp} bpp"):
         t0 = time.perf_counter()
-        res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model)
+        res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model, effort=a.effort)
         t1 = time.perf_counter()
         dec = roicodec.decompress(res.data, model)
         t2 = time.perf_counter()
@@ -59,11 +60,12 @@ def main() -> None:
         rows.append({
             "image": f.name, "bytes": len(res.data), "bpp": bpp, "rel_error": (bpp - a.bpp) / a.bpp,
             "psnr_rgb": psnr_rgb(ref, dec), "encode_s": t1 - t0, "decode_s": t2 - t1, "trials": res.trials,
-            "base_level": res.base_level,
+            "base_level": res.base_level, "refine_steps": res.refine_steps,
         })
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "target_bpp": a.bpp,
+        "effort": a.effort,
         "images": len(rows),
         "mean_bpp": statistics.mean(r["bpp"] for r in rows),
         "worst_rel_error": min(r["rel_error"] for r in rows),

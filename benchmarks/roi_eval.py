@@ -35,6 +35,10 @@ from roicodec.roi import AUTO_WEIGHTS, quality_map
 from roicodec.roi.importance import source_map
 
 
+#: roicodec's runs per image and rate: the ground-truth ROI, no ROI, and the automatic sources.
+METHODS = ("roi-gt", "uniform", "roi-auto")
+
+
 def load_pairs(root: Path, dataset: str, limit: int) -> list[tuple[Path, Path]]:
     images = sorted((root / dataset / "images").glob("*"))
     pairs = [(p, next((root / dataset / "masks").glob(p.stem + ".*"), None)) for p in images]
@@ -61,7 +65,12 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=8, help="images per dataset")
     p.add_argument("--out", default="docs/roi_eval")
     p.add_argument("--scale", default="1", help="roicodec's coding scale (1, 1.5, 2 or auto)")
+    p.add_argument("--effort", type=int, default=0, help="roicodec's encoder effort (0-3), as for compress")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                   help="roicodec runs to make (AVIF always runs, at the roi-gt file's size)")
     a = p.parse_args()
+    if "roi-gt" not in a.methods:
+        p.error("--methods needs roi-gt: AVIF is matched to its size")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     model = roicodec.load_model()
@@ -82,11 +91,10 @@ def main() -> None:
                             "recall": float((hit & gt).sum() / gt.sum()), "precision": float((hit & gt).sum() / max(hit.sum(), 1))})
         for target in a.bpp:
             budget = int(target * w * h / 8)
-            enc = {
-                "roi-gt": roicodec.compress_detailed(image, size=budget, roi=gt.astype(np.float32), roi_strength=a.strength, model=model, scale=a.scale),
-                "uniform": roicodec.compress_detailed(image, size=budget, model=model, scale=a.scale),
-                "roi-auto": roicodec.compress_detailed(image, size=budget, roi="auto", roi_strength=a.strength, model=model, scale=a.scale),
-            }
+            rois = {"roi-gt": dict(roi=gt.astype(np.float32), roi_strength=a.strength), "uniform": {},
+                    "roi-auto": dict(roi="auto", roi_strength=a.strength)}
+            enc = {method: roicodec.compress_detailed(image, size=budget, model=model, scale=a.scale, effort=a.effort,
+                                                      **rois[method]) for method in a.methods}
             for method, res in enc.items():
                 dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
                 rows.append({"dataset": ds, "image": img_path.name, "target_bpp": target, "method": method,
@@ -111,7 +119,7 @@ def main() -> None:
                 cw, ch = bitstream.coded_size(w, h, r.scale)
                 q = quality_map(r.base_level, r.roi_strength, r.blocks, bitstream.latent_shape(ch, cw),
                                 model.config.level_range)[0, 0].numpy()
-                examples[ds] = (ref, examples.pop(f"{ds}:uniform"), examples.pop(f"{ds}:roi-gt"), q)
+                examples[ds] = (ref, examples.pop(f"{ds}:uniform", ref), examples.pop(f"{ds}:roi-gt"), q)
 
     (out / "rows.json").write_text(json.dumps({"rows": rows, "recall": recalls}, indent=1))
     table = summarise(rows, recalls, a)

@@ -133,3 +133,16 @@ def test_decompress_max_pixels(tmp_path, png, capsys):
     assert out.exists()
     with pytest.raises(SystemExit):
         main(["decompress", str(rcz), "-o", str(out), "--max-pixels", "-5"])
+
+
+def test_compress_effort(tmp_path, png, capsys):
+    rcz = tmp_path / "e.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--bpp", "0.6", "--effort", "1"]) == 0
+    assert "8 refinement steps" in capsys.readouterr().out
+    assert rcz.stat().st_size <= 0.6 * 100 * 70 / 8
+    assert main(["decompress", str(rcz), "-o", str(tmp_path / "e.png")]) == 0
+    bad = tmp_path / "bad.rcz"
+    r = subprocess.run([sys.executable, "-m", "roicodec.cli", "compress", str(png), "-o", str(bad), "--bpp", "0.6",
+                        "--effort", "9"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--effort" in r.stderr
+    assert not bad.exists()

@@ -44,7 +44,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None = None,
              rates: list[float] | None = None, reference: str | None = None, reuse: bool = False,
-             scale: float | str = 1) -> str:
+             scale: float | str = 1, effort: int = 0) -> str:
     """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
     made from the same image files with the same quality sweep (re-evaluating a new model
     then costs only roicodec's own time)."""
@@ -79,7 +79,7 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     for name in codecs:
         try:
             if name == "roicodec":
-                results[name], timing[name] = _run_roicodec(images, rates or ROICODEC_RATES, scale)
+                results[name], timing[name] = _run_roicodec(images, rates or ROICODEC_RATES, scale, effort)
             else:
                 previous = _reusable(out / f"{name}.json", files, SWEEPS.get(name)) if reuse else None
                 if previous is not None:
@@ -101,7 +101,8 @@ def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None
     return report
 
 
-def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | str) -> tuple[dict, dict]:
+def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | str,
+                  effort: int = 0) -> tuple[dict, dict]:
     import roicodec
 
     model = roicodec.load_model()
@@ -110,7 +111,7 @@ def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | 
         rows, scales, n = [], [], len(enc_t)
         for im in tqdm(images, leave=False, desc=f"{target} bpp"):
             t0 = time.perf_counter()
-            res = roicodec.compress_detailed(im, bpp=target, model=model, scale=scale)
+            res = roicodec.compress_detailed(im, bpp=target, model=model, scale=scale, effort=effort)
             t1 = time.perf_counter()
             dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
             dec_t.append(time.perf_counter() - t1)
@@ -122,7 +123,8 @@ def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | 
         per_rate.append({"target": target, "encode_s": statistics.mean(enc_t[n:]), "decode_s": statistics.mean(dec_t[n:]),
                          "encode_max_s": max(enc_t[n:]), "scales": sorted(set(scales))})
     timing = {"encode_s": statistics.mean(enc_t), "decode_s": statistics.mean(dec_t), "per_rate": per_rate}
-    return result_json("roicodec", f"roicodec (model {model.model_id.hex()}), rate control to target bpp", points), timing
+    return result_json("roicodec", f"roicodec (model {model.model_id.hex()}), rate control to target bpp"
+                       f"{f', effort {effort}' if effort else ''}", points), timing
 
 
 def _reusable(path: Path, files: list[Path], sweep: list | None) -> dict | None:

@@ -92,7 +92,7 @@ class RoiCodecModel(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):  # likelihoods need fp32
             z_hat, z_lik = self.entropy_bottleneck(z.float())
         hyper = self.h_s(z_hat)
-        y_hat_s, y_lik = self.context(y_s, hyper)
+        y_hat_s, y_lik, _ = self.context(y_s, hyper)
         x_hat = self.g_s(y_hat_s * self.inverse_gain(q))
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 

@@ -83,10 +83,16 @@ class ChannelCheckerboardCoder(nn.Module):
         self._tables: tuple[list, list, list] | None = None
 
     # ------------------------------------------------------------------ training
-    def forward(self, y: Tensor, hyper: Tensor) -> tuple[Tensor, Tensor]:
-        """Float path. Returns (y_hat with straight-through rounding, likelihoods)."""
+    def forward(self, y: Tensor, hyper: Tensor, noise: bool | None = None,
+                rounded_rate: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Float path. Returns (y_hat with straight-through rounding, likelihoods, and with
+        ``rounded_rate`` the likelihoods of the rounded latent, without gradient: the rate a file has).
+
+        The likelihoods follow additive noise when ``noise`` (default: in training mode), a
+        differentiable proxy of rounding; encode-time refinement uses it in an eval-mode model.
+        """
         anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device)
-        y_hats, liks = [], []
+        y_hats, liks, rounded = [], [], []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             feats = [hyper]
             if k:
@@ -97,10 +103,13 @@ class ChannelCheckerboardCoder(nn.Module):
             y_anchor_hat = self._ste_round(y_k, *self._params(k, feats, None)) * anchor
             means, scales = self._params(k, feats, y_anchor_hat)
             with torch.autocast(device_type=y.device.type, enabled=False):  # likelihoods need fp32
-                _, lik = self.gaussian(y_k.float(), scales.float(), means.float())
+                _, lik = self.gaussian(y_k.float(), scales.float(), means.float(), training=noise)
+                if rounded_rate:
+                    with torch.no_grad():
+                        rounded.append(self.gaussian(y_k.float(), scales.float(), means.float(), training=False)[1])
             y_hats.append(self._ste_round(y_k, means, scales))
             liks.append(lik)
-        return torch.cat(y_hats, dim=1), torch.cat(liks, dim=1)
+        return torch.cat(y_hats, dim=1), torch.cat(liks, dim=1), torch.cat(rounded, dim=1) if rounded_rate else None
 
     @staticmethod
     def _ste_round(y: Tensor, means: Tensor, scales: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_write, atomic_write_text
+from ..hardware import cpu_has_native_bf16
 from ..model import ModelConfig, RoiCodecModel
 from ..model.exact import invalidate_exact_caches
 from ..weights import export_weights, load_state_into
@@ -45,14 +46,6 @@ class TrainConfig:
     bf16: bool | None = None  # None: use it when the CPU has native bf16
     threads: int | None = None
     synthetic_text: float = 0.1  # fraction of crops that are drawn documents/screenshots
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
