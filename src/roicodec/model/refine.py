@@ -28,10 +28,9 @@ from .codec import LATENT_STRIDE, RoiCodecModel
 #: Adam steps per effort level: 0 is the one-pass encoder; each step costs about one synthesis
 #: forward and backward (0.66 s for a Kodak image on the 2-core CPU with bf16).
 EFFORT_STEPS = (0, 8, 20, 50)
-#: Backpropagating through the synthesis holds its activations: refinement is skipped (with a note)
-#: above this many coded pixels, whose peak memory is about REFINE_BYTES_PER_PIXEL each.
+#: Backpropagating through the synthesis holds its activations (about 1 KB per coded pixel: +410 MiB
+#: on a Kodak image), so refinement is skipped, with a note, above this many coded pixels.
 MAX_REFINE_PIXELS = 4_000_000
-REFINE_BYTES_PER_PIXEL = 1500
 #: Cosine from 1e-2 to 1e-3: 1e-2 gains fastest in the first 10 steps and then overshoots.
 LR_START, LR_END = 1e-2, 1e-3
 
