@@ -95,3 +95,28 @@ def test_a_lift_lowered_to_fit_is_reported_from_the_strength_asked_for(model, ca
     messages = [str(w.message) for w in caught]
     assert messages == [f"the budget is below the range at ROI strength 7; the ROI strength was lowered to "
                         f"{r.roi_strength:g} to fit it"]
+
+
+def test_refinement_weighs_each_pixel_by_its_own_importance(model, card, monkeypatch):
+    """A block on the region's edge is coded at the region's level, but its background pixels are
+    weighed at the background's level."""
+    seen = {}
+
+    def spy(model_, x, y, q, steps, valid=None, pixel_levels=None):
+        seen.update(q=q, levels=pixel_levels)
+        return refine_latent(model_, x, y, q, steps, valid, pixel_levels)
+
+    monkeypatch.setattr(api, "refine_latent", spy)
+    mask = np.zeros((card.height, card.width), np.float32)
+    mask[32:88, 40:140] = 1.0  # edges at 88 and 140 lie inside 16x16 blocks
+    r = roicodec.compress_detailed(card, bpp=0.5, roi=mask, roi_strength=3, model=model, effort=1)
+    levels, q = seen["levels"], seen["q"]
+    assert levels.shape[-2:] == pad_to_stride(to_tensor(prepare(card).rgb)).shape[-2:]
+    top = q.max().item()
+    assert torch.allclose(levels[0, 0, 32:88, 40:140], torch.tensor(top))  # the region at its block's level
+    assert q[0, 0, 88 // 16, 100 // 16] == top and levels[0, 0, 95, 100] < top - 1  # same block, background pixel
+    assert levels.min().item() == pytest.approx(q.min().item())  # far background: the base level
+    # without an ROI the weights are the block map's (None: refine_latent upsamples q)
+    roicodec.compress_detailed(card, bpp=0.5, model=model, effort=1)
+    assert seen["levels"] is None
+    assert r.size <= 0.5 * card.width * card.height / 8

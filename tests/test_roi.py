@@ -4,7 +4,7 @@ from PIL import Image
 
 import roicodec
 from roicodec.errors import ImageInputError
-from roicodec.roi import block_importance, load_mask
+from roicodec.roi import block_importance, load_mask, pixel_importance
 
 from .conftest import synthetic_image
 
@@ -92,3 +92,13 @@ def test_thin_regions_keep_full_importance_in_the_blocks_they_touch():
     b = block_importance(imp)
     assert b[1, 0] == 16 and b[1, 2] == 16  # every block the line touches is fully important
     assert 0 < b[0, 1] < 16 and b[3, 3] == 0  # a soft halo next to it, nothing far away
+
+
+def test_pixel_importance_keeps_the_region_and_fades_outside_it():
+    imp = np.zeros((64, 64), np.float32)
+    imp[20:26, 8:40] = 1
+    p = pixel_importance(imp)
+    assert p.shape == imp.shape and p.dtype == np.float32
+    assert (p[20:26, 8:40] == 1).all()  # never below the raw map
+    assert 0 < p[30, 24] < 1 and p[63, 63] < 1e-3  # a halo beside the line, nothing far away
+    assert np.array_equal(pixel_importance(imp, sigma=0), imp)

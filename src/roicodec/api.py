@@ -18,9 +18,9 @@ from .errors import BitstreamError, BudgetError, DecodeLimitError, ModelMismatch
 from .images import PreparedImage, pad_to_stride, prepare, to_image, to_tensor
 from .levels import DEFAULT_ROI_STRENGTH, LevelRange
 from .model import LATENT_STRIDE, RoiCodecModel
-from .model.refine import MAX_REFINE_PIXELS, effort_steps, refine_latent
+from .model.refine import MAX_REFINE_PIXELS, distortion_weight, effort_steps, refine_latent
 from .ratecontrol import RateCurve, RateResult, parse_size, search_base_level
-from .roi import RoiSpec, block_importance, build_importance, quality_map
+from .roi import RoiSpec, block_importance, build_importance, pixel_importance, quality_map
 from .weights import load_model as _load_weights
 
 
@@ -274,7 +274,8 @@ def _refined(prepared: PreparedImage, result: CompressResult, importance: np.nda
     shape = bitstream.latent_shape(ch, cw)
     q = quality_map(result.base_level, result.roi_strength, result.blocks, shape, level_range)
     x = pad_to_stride(scaling.resample(to_tensor(prepared.rgb), ch, cw))
-    refinement = refine_latent(model, x, analyses[result.scale], q, steps, valid=(ch, cw))
+    levels = _pixel_levels(importance, result, x.shape[-2:], level_range) if result.blocks is not None else None
+    refinement = refine_latent(model, x, analyses[result.scale], q, steps, valid=(ch, cw), pixel_levels=levels)
     if refinement.best_step == 0:
         return result
     again, _ = _compress_at_scale(prepared, result.scale, importance if result.roi_strength else None,
@@ -282,7 +283,7 @@ def _refined(prepared: PreparedImage, result: CompressResult, importance: np.nda
                                   analyses={result.scale: refinement.latent})
     if result.in_range and not again.in_range:
         return result
-    weight = model.lmbda(F.interpolate(q, scale_factor=LATENT_STRIDE, mode="nearest"))[..., :ch, :cw] * 255.0**2
+    weight = distortion_weight(model, q, levels)[..., :ch, :cw]
 
     def objective(data: bytes) -> float:
         x_hat = _coded_picture(data, model)[..., :ch, :cw]
@@ -296,6 +297,20 @@ def _refined(prepared: PreparedImage, result: CompressResult, importance: np.nda
     if again.roi_strength != strength and again.in_range:
         notes.append(lowered_lift_note(strength, again.roi_strength))
     return replace(again, trials=result.trials + again.trials, refine_steps=steps, notes=notes)
+
+
+def _pixel_levels(importance: np.ndarray, result: CompressResult, padded: tuple[int, int],
+                  level_range: LevelRange) -> torch.Tensor:
+    """Each coded pixel's own level, base + strength * its importance (combine.pixel_importance), over
+    the padded picture (the padding carries no weight in refinement)."""
+    ph, pw = padded
+    cw, ch = bitstream.coded_size(importance.shape[1], importance.shape[0], result.scale)
+    imp = importance.astype(np.float32)
+    if (ch, cw) != imp.shape:
+        imp = cv2.resize(imp, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    imp = np.pad(pixel_importance(imp), ((0, ph - ch), (0, pw - cw)), mode="edge")
+    levels = result.base_level + result.roi_strength * torch.from_numpy(imp)[None, None]
+    return levels.clamp_(level_range.low, level_range.high)
 
 
 def _coded_picture(data: bytes, model: RoiCodecModel) -> torch.Tensor:

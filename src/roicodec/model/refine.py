@@ -49,11 +49,20 @@ def effort_steps(effort: int) -> int:
     return EFFORT_STEPS[effort]
 
 
+def distortion_weight(model: RoiCodecModel, q: Tensor, pixel_levels: Tensor | None = None) -> Tensor:
+    """λ·255² per pixel (1, 1, 16h, 16w): at the block's level, or at each pixel's own level where an
+    ROI gives one (a block on a region's edge is coded at the region's level, but only its region
+    pixels asked for that quality)."""
+    levels = F.interpolate(q, scale_factor=LATENT_STRIDE, mode="nearest") if pixel_levels is None else pixel_levels
+    return model.lmbda(levels) * 255.0**2
+
+
 def refine_latent(model: RoiCodecModel, x: Tensor, y: Tensor, q: Tensor, steps: int,
-                  valid: tuple[int, int] | None = None) -> Refinement:
+                  valid: tuple[int, int] | None = None, pixel_levels: Tensor | None = None) -> Refinement:
     """Refine latent y (1, M, h, w) of picture x (1, 3, 16h, 16w) for quality map q (1, 1, h, w).
 
     ``valid`` (height, width) is the picture inside x's padding; only it counts as distortion.
+    ``pixel_levels`` (1, 1, 16h, 16w), if given, sets each pixel's distortion weight (distortion_weight).
     """
     height, width = valid if valid is not None else x.shape[-2:]
     pixels = height * width
@@ -64,7 +73,7 @@ def refine_latent(model: RoiCodecModel, x: Tensor, y: Tensor, q: Tensor, steps: 
         torch.manual_seed(0)
         x = x.detach().clone().contiguous()
         q = q.detach().clone()
-        weight = model.lmbda(F.interpolate(q, scale_factor=LATENT_STRIDE, mode="nearest")) * 255.0**2
+        weight = distortion_weight(model, q, pixel_levels).detach().clone()
         weight[..., height:, :] = 0
         weight[..., :, width:] = 0
         gain, inverse_gain = model.gain(q).detach(), model.inverse_gain(q).detach()

@@ -1,8 +1,9 @@
 """Where quality matters: importance sources (user mask, boxes, class maps, faces, people, text,
 saliency), their combination, and the importance -> quality map step."""
 
-from .combine import block_importance, quality_map
+from .combine import block_importance, pixel_importance, quality_map
 from .importance import AUTO_WEIGHTS, RoiSpec, build_importance
 from .mask import load_mask
 
-__all__ = ["AUTO_WEIGHTS", "RoiSpec", "block_importance", "build_importance", "load_mask", "quality_map"]
+__all__ = ["AUTO_WEIGHTS", "RoiSpec", "block_importance", "build_importance", "load_mask", "pixel_importance",
+           "quality_map"]

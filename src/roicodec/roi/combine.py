@@ -45,6 +45,17 @@ def block_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA, cov
     return np.clip(np.round(blocks * IMPORTANCE_STEPS), 0, IMPORTANCE_STEPS).astype(np.uint8)
 
 
+def pixel_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA) -> np.ndarray:
+    """(H, W) importance -> the same smoothed, never below the raw map: the per-pixel form of the block
+    rule. The block map fixes which latents get bits; this says which pixels those bits are for, so the
+    encoder's latent refinement weighs each pixel's error by its own importance, not its block's."""
+    imp = importance.astype(np.float32)
+    if sigma <= 0:
+        return imp
+    smooth = cv2.GaussianBlur(imp, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    return np.maximum(smooth, imp)
+
+
 def quality_map(base: float, strength: float, blocks: np.ndarray | None, shape: tuple[int, int],
                 level_range: LevelRange) -> torch.Tensor:
     """The decoder's quality map, (1, 1, h, w) float32; identical on both sides by construction."""
