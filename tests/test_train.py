@@ -96,3 +96,47 @@ def test_train_command_leaves_unset_options_to_train_config(monkeypatch, tmp_pat
     assert cfg.steps == 7 and cfg.bf16 is False
     assert (cfg.batch, cfg.crop, cfg.lr, cfg.synthetic_text, cfg.init) == (
         defaults.batch, defaults.crop, defaults.lr, defaults.synthetic_text, defaults.init)
+
+
+def test_time_budget_anneals_over_the_minutes_and_stops_with_an_export(tmp_path):
+    from roicodec.train.loop import _lr_at
+
+    timed = TrainConfig(data="d", out="o", steps=1000, lr=1e-4, minutes=2.0)
+    assert _lr_at(timed, step=900, elapsed=0.0) == 1e-4  # the steps no longer set the schedule
+    assert abs(_lr_at(timed, step=1, elapsed=60.0) - 1e-4 * 0.55) < 1e-12  # halfway: (0.1 + 0.9 / 2)
+    assert abs(_lr_at(timed, step=1, elapsed=500.0) - 1e-5) < 1e-12  # floor once the budget is spent
+    data = tmp_path / "data"
+    data.mkdir()
+    synthetic_image(80, 80).save(data / "0.png")
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), steps=10_000, batch=1, crop=64, bf16=False,
+                      minutes=0.5 / 60, ckpt_every=10_000)
+    final = train(cfg, ModelConfig(n=32, m=144))
+    steps = read_metadata(final)["meta"]["training_steps"]
+    assert 1 <= steps < 10_000
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == steps  # the stop wrote a checkpoint to resume from
+
+
+def test_time_budget_must_be_positive(tmp_path):
+    import pytest
+
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), steps=2, minutes=0)
+    with pytest.raises(ValueError, match="--minutes"):
+        train(cfg, ModelConfig(n=32, m=144))
+
+
+def test_export_rebuilds_the_hyper_latent_tables(tmp_path):
+    """A model trained on from shipped weights carries their CDF tables; the export must not keep them."""
+    from roicodec.weights import export_weights
+
+    model = load_model_small()
+    model.entropy_bottleneck.update(force=True)
+    stale = model.entropy_bottleneck._quantized_cdf.clone()
+    with torch.no_grad():  # what training does to the factorised prior
+        for p in model.entropy_bottleneck.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    export_weights(model, tmp_path / "w.safetensors", {"training_steps": 1})
+    shipped = load_model(tmp_path / "w.safetensors").entropy_bottleneck._quantized_cdf
+    model.entropy_bottleneck.update(force=True)
+    assert torch.equal(shipped, model.entropy_bottleneck._quantized_cdf)
+    assert shipped.shape != stale.shape or not torch.equal(shipped, stale)

@@ -10,14 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from . import bitstream, scaling
 from .errors import BitstreamError, BudgetError, DecodeLimitError, ModelMismatchError, RateControlWarning, RoiError
 from .images import PreparedImage, pad_to_stride, prepare, to_image, to_tensor
 from .levels import DEFAULT_ROI_STRENGTH, LevelRange
-from .model import LATENT_STRIDE, RoiCodecModel
+from .model import RoiCodecModel
 from .model.refine import MAX_REFINE_PIXELS, distortion_weight, effort_steps, refine_latent
 from .ratecontrol import RateCurve, RateResult, parse_size, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, pixel_importance, quality_map

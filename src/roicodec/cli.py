@@ -155,7 +155,7 @@ def _cmd_info(a: argparse.Namespace) -> int:
 
 
 #: Command-line options that map one-to-one onto TrainConfig fields.
-_TRAIN_OPTIONS = ("steps", "batch", "crop", "lr", "init", "val", "val_every", "threads", "synthetic_text")
+_TRAIN_OPTIONS = ("steps", "batch", "crop", "lr", "init", "val", "val_every", "threads", "synthetic_text", "minutes")
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
     t.add_argument("--synthetic-text", type=float, default=argparse.SUPPRESS, metavar="FRACTION",
                    help="fraction of crops that are drawn documents/screenshots")
+    t.add_argument("--minutes", type=float, default=argparse.SUPPRESS,
+                   help="wall-clock budget: the learning rate anneals over it, then the run checkpoints and exports "
+                        "(--steps stays a cap)")
     t.add_argument("--export-now", action="store_true", help="export the run's current checkpoint and stop")
     t.set_defaults(func=_cmd_train)
 

@@ -59,7 +59,13 @@ def compute_model_id(state: dict[str, torch.Tensor]) -> bytes:
 
 
 def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
-    """Write model weights + CDF tables + metadata atomically; returns the model id."""
+    """Write model weights + CDF tables + metadata atomically; returns the model id.
+
+    The hyper-latent's CDF tables are rebuilt from the trained density first: a model trained on from
+    `--init` or a checkpoint still holds the tables of the weights it started from, and stale tables
+    only cost bits (both sides would use them), so nothing else would catch them.
+    """
+    model.entropy_bottleneck.update(force=True)
     model.prepare_for_coding()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     mid = compute_model_id(state)

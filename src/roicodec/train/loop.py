@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,10 +49,16 @@ class TrainConfig:
     bf16: bool | None = None  # None: use it when the CPU has native bf16
     threads: int | None = None
     synthetic_text: float = 0.1  # fraction of crops that are drawn documents/screenshots
+    #: Wall-clock budget of this invocation in minutes. With it the cosine schedule runs over these minutes
+    #: instead of over the steps, and the run stops, checkpoints and exports when they are spent: a lent GPU
+    #: gives one command at most 10 minutes, and a session ends after 180.
+    minutes: float | None = None
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
-    t = min(step / max(cfg.steps, 1), 1.0)
+def _lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """Cosine from cfg.lr down to lr_final_fraction of it, over the steps or, with a time budget, over its seconds."""
+    t = elapsed / (60 * cfg.minutes) if cfg.minutes else step / max(cfg.steps, 1)
+    t = min(t, 1.0)
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -90,6 +99,8 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels once
     use_bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" or cpu_has_native_bf16())
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -123,17 +134,23 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
 
     if step >= cfg.steps:  # else the loop would not run and the old weights would be exported as new
         raise ValueError(f"--steps {cfg.steps} is not above the starting step {step}; give the total step count to reach")
+    if cfg.minutes is not None and cfg.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, not {cfg.minutes:g}")
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
+    drawn = prefetched(sampler, cfg.batch) if device == "cuda" else None
     val = load_eval_images(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
     level_range = model_config.level_range
     t0 = time.time()
+    first_step = step
     bar = tqdm(total=cfg.steps, initial=step, desc="training", dynamic_ncols=True)
     ema: dict[str, float] = {}
-    while step < cfg.steps:
-        lr = _lr_at(cfg, step)
+    out_of_time = False
+    while step < cfg.steps and not out_of_time:
+        elapsed = time.time() - t0
+        lr = _lr_at(cfg, step, elapsed)
         opt.param_groups[0]["lr"] = lr
-        x = sampler.sample(cfg.batch).to(device)
+        x = (next(drawn) if drawn else sampler.sample(cfg.batch)).to(device, non_blocking=True)
         q = random_quality_maps(cfg.batch, lat, lat, level_range, rng).to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
             result = model(x, q)
@@ -144,25 +161,49 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
         opt.step()
         step += 1
+        out_of_time = bool(cfg.minutes) and time.time() - t0 >= 60 * cfg.minutes
         for k in ("loss", "bpp", "psnr"):
             v = float(terms[k].detach())
             ema[k] = v if k not in ema else 0.98 * ema[k] + 0.02 * v
         bar.update(1)
         bar.set_postfix(loss=f"{ema['loss']:.3f}", bpp=f"{ema['bpp']:.3f}", psnr=f"{ema['psnr']:.2f}", lr=f"{lr:.1e}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        last = step == cfg.steps or out_of_time
+        if step % cfg.ckpt_every == 0 or last:
             history.append({"step": step, **ema, "seconds": time.time() - t0})
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
                      "train_config": asdict(cfg), "model_config": model_config.to_dict()}
             atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
-        if val and (step % cfg.val_every == 0 or step == cfg.steps):
+        if val and (step % cfg.val_every == 0 or last):
             rows = validate(model, val, sorted({level_range.low, 0.0, 2.0, 4.0, 6.0, level_range.high}))
             history.append({"step": step, "val": rows})
             tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
             atomic_write_text(out / "history.json", json.dumps(history, indent=1))
     bar.close()
+    if out_of_time:
+        tqdm.write(f"time budget of {cfg.minutes:g} min spent at step {step} "
+                   f"({(step - first_step) / (time.time() - t0):.2f} steps/s)")
     final = out / "final.safetensors"
-    export_weights(model.cpu().eval(), final, training_meta(step, cfg.data, asdict(cfg), model_config))
+    meta = training_meta(step, cfg.data, asdict(cfg), model_config)
+    meta["trained_on"] = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    export_weights(model.cpu().eval(), final, meta)
     return final
+
+
+def prefetched(sampler: CropSampler, batch: int, depth: int = 4) -> Iterator[torch.Tensor]:
+    """Batches drawn by one background thread (same order as drawing them inline), pinned for the copy.
+
+    On a GPU a step takes tens of milliseconds, as long as cropping a batch in Python; on a CPU the
+    cores are the network's, so the loop draws inline there.
+    """
+    q: queue.Queue[torch.Tensor] = queue.Queue(maxsize=depth)
+
+    def work() -> None:
+        while True:
+            q.put(sampler.sample(batch).pin_memory())
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        yield q.get()
 
 
 def training_meta(step: int, data: str, train_config: dict | None, model_config: ModelConfig) -> dict:
