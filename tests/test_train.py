@@ -140,3 +140,15 @@ def test_export_rebuilds_the_hyper_latent_tables(tmp_path):
     model.entropy_bottleneck.update(force=True)
     assert torch.equal(shipped, model.entropy_bottleneck._quantized_cdf)
     assert shipped.shape != stale.shape or not torch.equal(shipped, stale)
+
+
+def test_prefetched_batches_come_in_the_inline_order(tmp_path):
+    from roicodec.train.data import CropSampler
+    from roicodec.train.loop import prefetched
+
+    for i in range(3):
+        synthetic_image(96, 96, seed=i).save(tmp_path / f"{i}.png")
+    inline = CropSampler(tmp_path, 64, seed=5, synthetic_fraction=0.3)
+    drawn = prefetched(CropSampler(tmp_path, 64, seed=5, synthetic_fraction=0.3), 2)
+    for _ in range(4):
+        assert torch.equal(next(drawn), inline.sample(2))

@@ -190,7 +190,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
 
 
 def prefetched(sampler: CropSampler, batch: int, depth: int = 4) -> Iterator[torch.Tensor]:
-    """Batches drawn by one background thread (same order as drawing them inline), pinned for the copy.
+    """Batches drawn by one background thread (same order as drawing them inline), pinned for the copy to a GPU.
 
     On a GPU a step takes tens of milliseconds, as long as cropping a batch in Python; on a CPU the
     cores are the network's, so the loop draws inline there.
@@ -199,7 +199,8 @@ def prefetched(sampler: CropSampler, batch: int, depth: int = 4) -> Iterator[tor
 
     def work() -> None:
         while True:
-            q.put(sampler.sample(batch).pin_memory())
+            x = sampler.sample(batch)
+            q.put(x.pin_memory() if torch.cuda.is_available() else x)
 
     threading.Thread(target=work, daemon=True).start()
     while True:
