@@ -13,7 +13,8 @@
 #    joins the weights into runs/gpu/final.safetensors (and checks them); then score them against the shipped
 #    ones with benchmarks/compare_weights.py and the release benchmarks (docs/results.md).
 #
-# Environment: BATCH (16), LR (1e-4, cosine to a tenth over the minutes), CROP (256), INIT (the shipped weights).
+# Environment: BATCH (16), LR (1e-4, cosine to a tenth over the minutes), CROP (256), INIT (the shipped weights),
+# DATA (.devdata/train). tests/test_device_train.py runs the whole path on this CPU for a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,8 @@ fi
 
 minutes=${1:-8}
 : "${OUT:?run this through the device tool, which sets OUT (or set OUT to a folder to try it here)}"
-[ -d .devdata/train ] || { echo "no .devdata/train: run benchmarks/pack_device_data.py here and carry .devdata" >&2; exit 1; }
+data=${DATA:-.devdata/train}
+[ -d "$data" ] || { echo "no $data: run benchmarks/pack_device_data.py here and carry .devdata" >&2; exit 1; }
 if ! python3 -c "import compressai" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site
@@ -37,10 +39,10 @@ fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
 
-run=/tmp/roicodec-device-run  # outside the repo copy, so a second call on the warm machine could resume it
+run=${RUN:-/tmp/roicodec-device-run}  # outside the repo copy, so a second call on the warm machine could resume it
 rm -rf "$run"
 set -o pipefail
-python3 -m roicodec.cli train --data .devdata/train --out "$run" \
+python3 -m roicodec.cli train --data "$data" --out "$run" \
   --init "${INIT:-src/roicodec/weights/roicodec-fidelity-v1.safetensors}" \
   --steps 100000000 --minutes "$minutes" --batch "${BATCH:-16}" --crop "${CROP:-256}" --lr "${LR:-1e-4}" \
   2>&1 | tr '\r' '\n' | awk 'NR % 50 == 1 || !/it\/s/' | tee "$OUT/train.log"
