@@ -112,6 +112,25 @@ def test_saliency_peaks_on_the_odd_object():
     assert sal[60, 250] > 0.8 and sal[200, 40] < 0.2
 
 
+def test_saliency_marks_the_object_not_the_textured_background():
+    """Texture that touches the border is background, however much contrast it has."""
+    rng = np.random.default_rng(1)
+    img = np.clip(110 + rng.normal(0, 35, (240, 320, 1)) + np.linspace(0, 60, 320)[None, :, None], 0, 255)
+    img = np.repeat(img, 3, 2).astype(np.uint8)
+    cv2.ellipse(img, (160, 120), (45, 60), 0, 0, 360, (40, 170, 230), -1)
+    inside = np.zeros((240, 320), np.uint8)
+    cv2.ellipse(inside, (160, 120), (40, 55), 0, 0, 360, 1, -1)
+    sal = saliency_importance(img)
+    assert sal[inside > 0].mean() > 0.7
+    assert np.concatenate([sal[:20].ravel(), sal[-20:].ravel(), sal[:, :20].ravel()]).mean() < 0.15
+    assert np.array_equal(sal, saliency_importance(img))  # deterministic
+
+
+def test_saliency_of_flat_and_tiny_pictures_is_empty():
+    assert saliency_importance(np.full((120, 90, 3), 77, np.uint8)).max() == 0
+    assert saliency_importance(np.zeros((5, 9, 3), np.uint8)).shape == (5, 9)
+
+
 def test_auto_combines_by_maximum_and_reports():
     img, truth = document()
     imp, report = build_importance(img, RoiSpec(auto=["text", "saliency"], boxes=["0,0,20,20:0.3"]))

@@ -57,7 +57,7 @@ def source_map(name: str, rgb: np.ndarray) -> tuple[np.ndarray, str]:
     if name == "saliency":
         from .saliency import saliency_importance
 
-        return saliency_importance(rgb), "fine-grained"
+        return saliency_importance(rgb), "robust-background"
     raise ValueError(name)
 
 
