@@ -142,13 +142,20 @@ def test_export_rebuilds_the_hyper_latent_tables(tmp_path):
     assert shipped.shape != stale.shape or not torch.equal(shipped, stale)
 
 
-def test_prefetched_batches_come_in_the_inline_order(tmp_path):
+def test_prefetched_batches_are_fixed_by_the_seed(tmp_path):
+    """Parallel workers, yet the same batches in the same order as drawing from their forks in turn."""
     from roicodec.train.data import CropSampler
     from roicodec.train.loop import prefetched
 
     for i in range(3):
         synthetic_image(96, 96, seed=i).save(tmp_path / f"{i}.png")
-    inline = CropSampler(tmp_path, 64, seed=5, synthetic_fraction=0.3)
-    drawn = prefetched(CropSampler(tmp_path, 64, seed=5, synthetic_fraction=0.3), 2)
-    for _ in range(4):
-        assert torch.equal(next(drawn), inline.sample(2))
+    sampler = CropSampler(tmp_path, 64, seed=5, synthetic_fraction=0.3)
+    seed = int(CropSampler(tmp_path, 64, seed=5).rng.integers(2**31))
+    forks = [sampler.fork(seed + k) for k in range(3)]
+    drawn = prefetched(sampler, 2, workers=3)
+    batches = [next(drawn) for _ in range(6)]
+    for i, got in enumerate(batches):
+        assert got.dtype == torch.uint8 and got.shape == (2, 3, 64, 64)
+        assert torch.equal(got, forks[i % 3].sample_uint8(2))
+    assert not torch.equal(batches[0], batches[1])  # the workers do not repeat each other
+    assert torch.equal(sampler.fork(1).sample(2), sampler.fork(1).sample_uint8(2).float() / 255)

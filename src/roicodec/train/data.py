@@ -7,6 +7,7 @@ run in the training process, which keeps both cores for the network.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import cv2
@@ -47,7 +48,18 @@ class CropSampler:
         if not self.images:
             raise ValueError(f"no training image is at least {crop} px on its short side")
 
+    def fork(self, seed: int) -> "CropSampler":
+        """A sampler over the same decoded images with its own random stream (for parallel workers)."""
+        twin = copy.copy(self)
+        twin.rng = np.random.default_rng(seed)
+        return twin
+
     def sample(self, batch: int) -> torch.Tensor:
+        """(batch, 3, crop, crop) float in [0, 1]."""
+        return self.sample_uint8(batch).float().div_(255.0)
+
+    def sample_uint8(self, batch: int) -> torch.Tensor:
+        """(batch, 3, crop, crop) uint8: a quarter of the bytes to move to a GPU, converted there."""
         out = np.empty((batch, self.crop, self.crop, 3), np.uint8)
         for b in range(batch):
             if self.synthetic_fraction and self.rng.random() < self.synthetic_fraction:
@@ -67,7 +79,7 @@ class CropSampler:
                 patch = patch[:, ::-1]
             out[b] = patch
         # contiguous NCHW: channels_last inputs crash the CPU backward of torch 2.14.1
-        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
 def random_quality_maps(batch: int, h: int, w: int, level_range: LevelRange, rng: np.random.Generator) -> torch.Tensor:

@@ -7,6 +7,7 @@ continues from what was committed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import queue
@@ -150,7 +151,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         elapsed = time.time() - t0
         lr = _lr_at(cfg, step, elapsed)
         opt.param_groups[0]["lr"] = lr
-        x = (next(drawn) if drawn else sampler.sample(cfg.batch)).to(device, non_blocking=True)
+        x = (next(drawn) if drawn else sampler.sample_uint8(cfg.batch)).to(device, non_blocking=True).float().div_(255.0)
         q = random_quality_maps(cfg.batch, lat, lat, level_range, rng).to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
             result = model(x, q)
@@ -189,22 +190,26 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     return final
 
 
-def prefetched(sampler: CropSampler, batch: int, depth: int = 4) -> Iterator[torch.Tensor]:
-    """Batches drawn by one background thread (same order as drawing them inline), pinned for the copy to a GPU.
+def prefetched(sampler: CropSampler, batch: int, workers: int = 4, depth: int = 2) -> Iterator[torch.Tensor]:
+    """uint8 batches cropped by background threads, taken round-robin so the order is fixed by the seed.
 
-    On a GPU a step takes tens of milliseconds, as long as cropping a batch in Python; on a CPU the
-    cores are the network's, so the loop draws inline there.
+    On a GPU a step takes tens of milliseconds, about what cropping a batch of 16 takes one core
+    (OpenCV and NumPy let go of the GIL while they work); on a CPU the cores are the network's, so
+    the loop crops inline there. Worker k draws from its own fork of the sampler.
     """
-    q: queue.Queue[torch.Tensor] = queue.Queue(maxsize=depth)
+    seed = int(sampler.rng.integers(2**31))
+    queues: list[queue.Queue[torch.Tensor]] = [queue.Queue(maxsize=depth) for _ in range(workers)]
 
-    def work() -> None:
+    def work(k: int) -> None:
+        own = sampler.fork(seed + k)
         while True:
-            x = sampler.sample(batch)
-            q.put(x.pin_memory() if torch.cuda.is_available() else x)
+            x = own.sample_uint8(batch)
+            queues[k].put(x.pin_memory() if torch.cuda.is_available() else x)
 
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        yield q.get()
+    for k in range(workers):
+        threading.Thread(target=work, args=(k,), daemon=True).start()
+    for k in itertools.cycle(range(workers)):
+        yield queues[k].get()
 
 
 def training_meta(step: int, data: str, train_config: dict | None, model_config: ModelConfig) -> dict:
