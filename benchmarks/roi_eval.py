@@ -52,6 +52,15 @@ def load_example(img_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarr
     return None if not gt.any() or gt.all() else (image, gt)
 
 
+def iter_examples(root: Path, datasets: list[str], limit: int, desc: str):
+    """(dataset, image name, image, ground-truth mask) for every usable example, with a progress bar."""
+    jobs = [(ds, im, mk) for ds in datasets for im, mk in load_pairs(root, ds, limit)]
+    for ds, img_path, mask_path in tqdm(jobs, desc=desc):
+        example = load_example(img_path, mask_path)
+        if example is not None:
+            yield ds, img_path.name, *example
+
+
 def scores(ref: np.ndarray, dec: np.ndarray, roi: np.ndarray) -> dict:
     return {"roi": psnr(ref, dec, roi), "bg": psnr(ref, dec, ~roi), "all": psnr(ref, dec)}
 

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import roicodec
 from roicodec.evaluate.metrics import psnr
 from roicodec.images import to_padded_tensor
 from roicodec.roi import block_importance
 
-from roi_eval import load_example, load_pairs
+from roi_eval import iter_examples
 
 #: The bound never asks for more than this (the model saturates well before).
 MAX_BOUND_BPP = 3.0
@@ -62,12 +61,7 @@ def main() -> None:
         return
     model = roicodec.load_model()
     rows = []
-    jobs = [(ds, im, mk) for ds in a.datasets for im, mk in load_pairs(Path(a.data), ds, a.limit)]
-    for ds, img_path, mask_path in tqdm(jobs, desc="roi headroom"):
-        example = load_example(img_path, mask_path)
-        if example is None:
-            continue
-        image, gt = example
+    for ds, name, image, gt in iter_examples(Path(a.data), a.datasets, a.limit, "roi headroom"):
         ref = np.asarray(image)
         w, h = image.size
         budget = int(a.bpp * w * h / 8)
@@ -77,7 +71,7 @@ def main() -> None:
         roi = roicodec.compress_detailed(image, size=budget, roi=gt.astype(np.float32), roi_strength=a.strength, model=model)
         decoded = {k: np.asarray(roicodec.decompress(r.data, model)) for k, r in
                    (("uniform", uniform), ("bound", free_bg), ("roi", roi))}
-        rows.append({"dataset": ds, "image": img_path.name, "pixels": float(gt.mean()), "blocks": blocks, "share": share,
+        rows.append({"dataset": ds, "image": name, "pixels": float(gt.mean()), "blocks": blocks, "share": share,
                      **{k: psnr(ref, d, gt) for k, d in decoded.items()}})
     write_outputs(rows, a.datasets, a.bpp, a.strength, model.model_id.hex(), Path(a.out))
 

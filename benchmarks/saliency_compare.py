@@ -21,9 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from scipy.stats import rankdata
-from tqdm import tqdm
 
-from roi_eval import load_example, load_pairs
+from roi_eval import iter_examples
 from roicodec.atomic import atomic_write_text
 from roicodec.roi.saliency import saliency_importance
 
@@ -67,12 +66,7 @@ def main() -> None:
     p.add_argument("--out", help="markdown table to write")
     a = p.parse_args()
     rows = []
-    jobs = [(ds, im, mk) for ds in a.datasets for im, mk in load_pairs(Path(a.data), ds, a.limit)]
-    for ds, im, mk in tqdm(jobs, desc="saliency"):
-        example = load_example(im, mk)
-        if example is None:
-            continue
-        image, gt = example
+    for ds, _, image, gt in iter_examples(Path(a.data), a.datasets, a.limit, "saliency"):
         rgb = np.asarray(image)
         if not gt[::2, ::2].any() or gt[::2, ::2].all():
             continue
