@@ -2,8 +2,8 @@
 # Fine-tune the shipped weights on a lent GPU within one device command, and hand them back through $OUT.
 #
 # Why one command: a task that draws a GPU gets 15 minutes of device time in all, a machine takes a minute
-# or two to start, and one command runs at most 10 minutes. So the whole run is one call of
-# `MINUTES` of training (default 8) plus about a minute of start-up and export.
+# or two to start, and one command runs at most 10 minutes. So the whole run is one call: the minutes
+# of training given as the first argument (default 8), plus about a minute of start-up and export.
 #
 # 1. Here, once per machine:  python benchmarks/pack_device_data.py --data ../shared/data/train
 #    (training views in .devdata/, the cp312 wheels the device lacks in .whl/; both ignored by git)
@@ -41,7 +41,6 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.i
 
 run=${RUN:-/tmp/roicodec-device-run}  # outside the repo copy, so a second call on the warm machine could resume it
 rm -rf "$run"
-set -o pipefail
 python3 -m roicodec.cli train --data "$data" --out "$run" \
   --init "${INIT:-src/roicodec/weights/roicodec-fidelity-v1.safetensors}" \
   --steps 100000000 --minutes "$minutes" --batch "${BATCH:-16}" --crop "${CROP:-256}" --lr "${LR:-1e-4}" \

@@ -84,12 +84,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     model = roicodec.load_model()
     rows, recalls, examples = [], [], {}
-    jobs = [(ds, im, mk) for ds in a.datasets for im, mk in load_pairs(Path(a.data), ds, a.limit)]
-    for ds, img_path, mask_path in tqdm(jobs, desc="roi eval"):
-        example = load_example(img_path, mask_path)
-        if example is None:
-            continue
-        image, gt = example
+    for ds, image_name, image, gt in iter_examples(Path(a.data), a.datasets, a.limit, "roi eval"):
         ref = np.asarray(image)
         w, h = image.size
         # detector recall of each automatic source on the ground truth
@@ -106,7 +101,7 @@ def main() -> None:
                                                       **rois[method]) for method in a.methods}
             for method, res in enc.items():
                 dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
-                rows.append({"dataset": ds, "image": img_path.name, "target_bpp": target, "method": method,
+                rows.append({"dataset": ds, "image": image_name, "target_bpp": target, "method": method,
                              "bpp": 8 * len(res.data) / (w * h), **scores(ref, dec, gt)})
                 if method in ("roi-gt", "uniform") and target == 0.2 and ds not in examples:
                     examples.setdefault(f"{ds}:{method}", dec)
@@ -121,7 +116,7 @@ def main() -> None:
                 tqdm.write(f"avif skipped: {exc}")
             if got is not None:
                 dec = CODECS["avif"].decode(got[0])
-                rows.append({"dataset": ds, "image": img_path.name, "target_bpp": target, "method": avif_method,
+                rows.append({"dataset": ds, "image": image_name, "target_bpp": target, "method": avif_method,
                              "bpp": 8 * len(got[0]) / (w * h), **scores(ref, dec, gt)})
             if target == 0.2 and ds not in examples:
                 r = enc["roi-gt"]  # its map is at the coded size (larger than the picture when scaled)

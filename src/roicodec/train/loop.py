@@ -95,6 +95,8 @@ def load_eval_images(folder: str, count: int) -> list[torch.Tensor]:
 
 
 def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
+    if cfg.minutes is not None and cfg.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, not {cfg.minutes:g}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -135,8 +137,6 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
 
     if step >= cfg.steps:  # else the loop would not run and the old weights would be exported as new
         raise ValueError(f"--steps {cfg.steps} is not above the starting step {step}; give the total step count to reach")
-    if cfg.minutes is not None and cfg.minutes <= 0:
-        raise ValueError(f"--minutes must be positive, not {cfg.minutes:g}")
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
     drawn = prefetched(sampler, cfg.batch) if device == "cuda" else None
     val = load_eval_images(cfg.val, cfg.val_images) if cfg.val else []
