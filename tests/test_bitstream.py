@@ -114,7 +114,7 @@ def test_levels_below_zero_roundtrip_only_for_models_that_have_them():
 def test_files_from_before_min_level_read_the_same():
     """The base level used to be written as u16; every valid old value reads unchanged as i16,
     because the highest level any model takes still fits below i16's sign bit."""
-    top = round(LEVELS.high * bitstream.BASE_SCALE)
+    top = round(LEVELS.high * bitstream.BASE_LEVEL_STEPS)
     assert top < 1 << 15
     f = sample()
     f.base_level = LEVELS.high

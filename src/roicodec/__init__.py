@@ -11,7 +11,7 @@ import warnings as _warnings
 # deprecated at import time; the warning is about CompressAI, not about anything users do.
 _warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
-from .api import compress, compress_detailed, decompress, inspect, load_model
+from .api import CompressResult, compress, compress_detailed, decompress, inspect, load_model
 from .errors import (
     BitstreamError,
     BudgetError,
@@ -21,19 +21,24 @@ from .errors import (
     RateControlWarning,
     RoicodecError,
     RoiError,
+    WeightsError,
 )
+from .models import RoiCodecWeights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BitstreamError",
     "BudgetError",
+    "CompressResult",
     "DecodeLimitError",
     "ImageInputError",
     "ModelMismatchError",
     "RateControlWarning",
     "RoicodecError",
+    "RoiCodecWeights",
     "RoiError",
+    "WeightsError",
     "compress",
     "compress_detailed",
     "decompress",

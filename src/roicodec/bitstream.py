@@ -55,10 +55,10 @@ DECODE_BYTES_PER_PIXEL = 300
 #: MAX_IMAGE_PIXELS.
 MAX_DECODE_PIXELS = 50_000_000
 MODES = ("RGB", "L")
-BASE_SCALE = 4096
+BASE_LEVEL_STEPS = 4096
 #: For reading a header without a model: any level the i16 field can hold.
-ANY_LEVEL = LevelRange(-(1 << 15) / BASE_SCALE, (1 << 15) / BASE_SCALE)
-STRENGTH_SCALE = 256
+ANY_LEVEL = LevelRange(-(1 << 15) / BASE_LEVEL_STEPS, (1 << 15) / BASE_LEVEL_STEPS)
+STRENGTH_STEPS = 256
 IMPORTANCE_STEPS = 16
 #: Blocks of the quality map are this many pixels wide; the image is padded to HYPER_STRIDE.
 BLOCK = 16
@@ -71,8 +71,8 @@ class RczFile:
     height: int
     mode: str
     model_id: bytes
-    base_level: float  # multiple of 1/BASE_SCALE
-    roi_strength: float  # multiple of 1/STRENGTH_SCALE
+    base_level: float  # multiple of 1/BASE_LEVEL_STEPS
+    roi_strength: float  # multiple of 1/STRENGTH_STEPS
     importance: np.ndarray | None  # uint8 (h_blocks, w_blocks), values 0..IMPORTANCE_STEPS
     z_payload: bytes
     y_payloads: list[bytes]
@@ -106,11 +106,11 @@ def latent_shape(height: int, width: int) -> tuple[int, int]:
 
 
 def quantise_base(level: float) -> float:
-    return round(level * BASE_SCALE) / BASE_SCALE
+    return round(level * BASE_LEVEL_STEPS) / BASE_LEVEL_STEPS
 
 
 def quantise_strength(strength: float) -> float:
-    return round(strength * STRENGTH_SCALE) / STRENGTH_SCALE
+    return round(strength * STRENGTH_STEPS) / STRENGTH_STEPS
 
 
 def _varint(n: int) -> bytes:
@@ -156,9 +156,9 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
         raise ValueError("image size out of range")
     if problem := _scale_problem(f.width, f.height, f.scale):
         raise ValueError(problem)
-    base = round(f.base_level * BASE_SCALE)
-    strength = round(f.roi_strength * STRENGTH_SCALE)
-    if not max(round(level_range.low * BASE_SCALE), -(1 << 15)) <= base <= min(round(level_range.high * BASE_SCALE), (1 << 15) - 1):
+    base = round(f.base_level * BASE_LEVEL_STEPS)
+    strength = round(f.roi_strength * STRENGTH_STEPS)
+    if not max(round(level_range.low * BASE_LEVEL_STEPS), -(1 << 15)) <= base <= min(round(level_range.high * BASE_LEVEL_STEPS), (1 << 15) - 1):
         raise ValueError("base level out of range")
     if not -(1 << 15) <= strength < (1 << 15):
         raise ValueError("roi strength out of range")
@@ -220,7 +220,7 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
     if problem := _scale_problem(width, height, scale):
         raise BitstreamError(f"corrupt file: {problem}")
     base, strength = struct.unpack("<hh", r.take(4, "quality parameters"))
-    if not round(level_range.low * BASE_SCALE) <= base <= round(level_range.high * BASE_SCALE):
+    if not round(level_range.low * BASE_LEVEL_STEPS) <= base <= round(level_range.high * BASE_LEVEL_STEPS):
         raise BitstreamError("corrupt file: base quality level out of range")
     cw, ch = coded_size(width, height, scale)
     shape = latent_shape(ch, cw)
@@ -250,8 +250,8 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
         height=height,
         mode=MODES[mode_byte],
         model_id=model_id,
-        base_level=base / BASE_SCALE,
-        roi_strength=strength / STRENGTH_SCALE,
+        base_level=base / BASE_LEVEL_STEPS,
+        roi_strength=strength / STRENGTH_STEPS,
         importance=importance,
         z_payload=z_payload,
         y_payloads=y_payloads,

@@ -47,27 +47,27 @@ def _image_format_for(path: Path) -> str:
     return Image.EXTENSION[ext]
 
 
-def _cmd_compress(a: argparse.Namespace) -> int:
+def _cmd_compress(args: argparse.Namespace) -> int:
     from .api import compress_detailed, load_model
 
-    model = load_model(a.weights)
+    model = load_model(args.weights)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below as notes
-        res = compress_detailed(a.input, bpp=a.bpp, size=a.size, quality=a.quality, roi=a.roi,
-                                roi_strength=a.roi_strength, model=model, scale=a.scale, effort=a.effort,
-                                **_roi_sources(a))
-    out = Path(a.output) if a.output else Path(a.input).with_suffix(".rcz")
+        res = compress_detailed(args.input, bpp=args.bpp, size=args.size, quality=args.quality, roi=args.roi,
+                                roi_strength=args.roi_strength, model=model, scale=args.scale, effort=args.effort,
+                                **_roi_sources(args))
+    out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
     atomic_write_bytes(out, res.data)
-    from .bitstream import unpack
+    from .decoder import parse
 
-    f = unpack(res.data, model.config.level_range, len(model.context.groups))
+    f = parse(res.data, model)
     bpp = 8 * len(res.data) / (f.width * f.height)
     for note in res.notes:
         print(f"roicodec: note: {note}", file=sys.stderr)
     for name, r in res.roi_sources.items():
         print(f"roicodec: note: ROI source {name} ({r['detector']}) marks {100 * r['coverage']:.1f} % of the image", file=sys.stderr)
-    if not a.quiet:
+    if not args.quiet:
         print(f"{out}: {len(res.data)} bytes, {bpp:.4f} bpp, {f.width}x{f.height}, base level {res.base_level:.4f}"
               f"{', ROI strength %g' % res.roi_strength if f.importance is not None else ''}"
               f"{', coded at %gx' % (f.scale / 8) if f.scale != 8 else ''}"
@@ -76,80 +76,91 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     return 0
 
 
-def _roi_sources(a: argparse.Namespace) -> dict:
-    return {"boxes": a.roi_box or None, "classes": a.roi_classes, "class_weights": a.class_weights,
-            "class_legend": a.class_legend}
+def _roi_sources(args: argparse.Namespace) -> dict:
+    return {"boxes": args.roi_box or None, "classes": args.roi_classes, "class_weights": args.class_weights,
+            "class_legend": args.class_legend}
 
 
-def _cmd_roi(a: argparse.Namespace) -> int:
+def _cmd_roi(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import bitstream
-    from .api import check_strength, compress_detailed, load_model, roi_spec
+    from .api import compress_detailed, load_model
+    from .encoder import check_strength
     from .images import prepare
-    from .roi import block_importance, build_importance, quality_map
+    from .roi import block_importance, build_importance, quality_map, roi_spec
     from .roi.render import render_roi
 
-    model = load_model(a.weights)
+    model = load_model(args.weights)
     c = model.config
-    strength = check_strength(a.roi_strength, c.level_range)
-    prepared = prepare(a.input)
-    spec = roi_spec(a.roi, **_roi_sources(a))
+    strength = check_strength(args.roi_strength, c.level_range)
+    prepared = prepare(args.input)
+    spec = roi_spec(args.roi, **_roi_sources(args))
     if spec.is_empty():
         raise ValueError("give an ROI source: --roi MASK|auto, --roi-box or --roi-classes")
     importance, report = build_importance(prepared.rgb, spec)
     blocks = block_importance(importance)
     base, scale = 0.0, bitstream.SCALE_ONE
-    if a.bpp is not None or a.size is not None:
+    if args.bpp is not None or args.size is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the preview shows what the file would carry, lowered lift included
             # the importance built above, not the spec: the detectors run once
-            res = compress_detailed(prepared, bpp=a.bpp, size=a.size, roi=importance, roi_strength=strength,
-                                    model=model, scale=a.scale)
+            res = compress_detailed(prepared, bpp=args.bpp, size=args.size, roi=importance, roi_strength=strength,
+                                    model=model, scale=args.scale)
         base, strength, scale = res.base_level, res.roi_strength, res.scale
         blocks = res.blocks if res.blocks is not None else blocks
     h, w = prepared.rgb.shape[:2]
     cw, ch = bitstream.coded_size(w, h, scale)
     q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), c.level_range)
     image = render_roi(prepared.rgb, importance, q[0, 0].numpy(), c.level_range, coded_size=(cw, ch))
-    _save_image(Path(a.output), image)
-    if a.quiet:
+    _save_image(Path(args.output), image)
+    if args.quiet:
         return 0
     for name, r in report.items():
         print(f"{name:<9} {r['detector']:<18} {100 * r['coverage']:5.1f} % of the image")
-    print(f"{a.output}: quality levels {float(q.min()):.2f} .. {float(q.max()):.2f}"
-          f"{'' if a.bpp is not None or a.size is not None else ' above the base level'}; mean importance {float(np.mean(importance)):.3f}")
+    print(f"{args.output}: quality levels {float(q.min()):.2f} .. {float(q.max()):.2f}"
+          f"{'' if args.bpp is not None or args.size is not None else ' above the base level'}; mean importance {float(np.mean(importance)):.3f}")
     return 0
 
 
-def _cmd_decompress(a: argparse.Namespace) -> int:
+def _cmd_decompress(args: argparse.Namespace) -> int:
     from .api import decompress, load_model
 
-    out = Path(a.output) if a.output else Path(a.input).with_suffix(".png")
-    if not a.output and out.exists():  # photo.rcz -> photo.png would replace the original photo
+    out = Path(args.output) if args.output else Path(args.input).with_suffix(".png")
+    if not args.output and out.exists():  # photo.rcz -> photo.png would replace the original photo
         raise ValueError(f"{out} exists; name the output with -o")
-    data = _read(a.input)
+    data = _read(args.input)
     t0 = time.perf_counter()
-    image = decompress(data, load_model(a.weights), max_pixels=a.max_pixels or None)
+    model = load_model(args.weights) if args.weights else None  # None: the installed model the file names
+    image = decompress(data, model=model, max_pixels=args.max_pixels or None)
     _save_image(out, image)
-    if not a.quiet:
+    if not args.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
     return 0
 
 
-def _cmd_info(a: argparse.Namespace) -> int:
+def _cmd_info(args: argparse.Namespace) -> int:
     from .api import inspect, load_model
+    from .decoder import model_for
+    from .errors import ModelMismatchError
 
-    model = load_model(a.weights)
-    info = inspect(_read(a.input), model)
-    print(f"file        {a.input}")
+    data = _read(args.input)
+    try:
+        model = load_model(args.weights) if args.weights else model_for(data)
+    except ModelMismatchError:  # a model that is not installed: the header is still worth showing
+        model = None
+    info = inspect(data, model=model)
+    print(f"file        {args.input}")
     print(f"dimensions  {info['width']}x{info['height']} {info['mode']}")
     print(f"bytes       {info['bytes']}")
     print(f"bpp         {info['bpp']:.4f}")
     print(f"levels      {info['level_min']:.3f} .. {info['level_max']:.3f} (base {info['base_level']:.4f}"
           f"{', ROI strength %g' % info['roi_strength'] if info['has_roi'] else ', uniform'})")
     print(f"coded at    {info['scale']:g}x")
-    match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
+    if model is None:
+        match = "not installed"
+    else:
+        match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
     print(f"model       {info['model_id']} ({match})")
     return 0
 
@@ -158,28 +169,28 @@ def _cmd_info(a: argparse.Namespace) -> int:
 _TRAIN_OPTIONS = ("steps", "batch", "crop", "lr", "init", "val", "val_every", "threads", "synthetic_text", "minutes")
 
 
-def _cmd_train(a: argparse.Namespace) -> int:
+def _cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import TrainConfig, export_checkpoint, train
 
-    if a.export_now:
-        dest = Path(a.out) / "final.safetensors"
-        print(f"{dest}: model {export_checkpoint(a.out, dest).hex()}")
+    if args.export_now:
+        dest = Path(args.out) / "final.safetensors"
+        print(f"{dest}: model {export_checkpoint(args.out, dest).hex()}")
         return 0
-    if not a.data:
+    if not args.data:
         raise ValueError("--data is required")
-    # Options left out on the command line are absent from `a`, so TrainConfig's defaults apply.
-    given = {k: v for k, v in vars(a).items() if k in _TRAIN_OPTIONS}
-    cfg = TrainConfig(data=a.data, out=a.out, bf16=None if a.bf16 == "auto" else a.bf16 == "on", **given)
+    # Options left out on the command line are absent from `args`, so TrainConfig's defaults apply.
+    given = {k: v for k, v in vars(args).items() if k in _TRAIN_OPTIONS}
+    cfg = TrainConfig(data=args.data, out=args.out, bf16=None if args.bf16 == "auto" else args.bf16 == "on", **given)
     print(train(cfg))
     return 0
 
 
-def _cmd_eval(a: argparse.Namespace) -> int:
+def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate.run import evaluate
 
-    codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
-    print(evaluate(a.images, codecs, a.out, a.limit, reference=a.reference, reuse=a.reuse, scale=a.scale,
-                   effort=a.effort))
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    print(evaluate(args.images, codecs, args.out, args.limit, reference=args.reference, reuse=args.reuse, scale=args.scale,
+                   effort=args.effort))
     return 0
 
 
@@ -277,10 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "or 'auto': larger where the budget pays for it (more PSNR above ~0.35 bpp, 2-4x the time)")
     c.add_argument("--effort", type=int, default=0, choices=range(len(EFFORT_STEPS)), metavar="0-3",
                    help="encoder effort: 0 (default, fastest) codes the analysis's latent; 1, 2, 3 refine it with "
-                        f"{', '.join(str(n) for n in EFFORT_STEPS[1:])} optimisation steps (about 9, 18 and ~40 s "
-                        "for a Kodak image on 2 cores) for better quality at the same size; decoding is unchanged")
+                        f"{', '.join(str(n) for n in EFFORT_STEPS[1:])} optimisation steps (several times slower) "
+                        "for better quality at the same size; decoding is unchanged")
     for s in (c, d, i, r):
-        s.add_argument("--weights", help="weights file (default: the shipped model)")
+        s.add_argument("--weights", help="a shipped model's name (e.g. fidelity-v1) or a weights file "
+                                         "(default: the shipped model; decompress and info: the model the file names)")
     for s in (c, d, r):
         s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (notes and errors still go to stderr)")
     return p

@@ -21,6 +21,10 @@ class ModelMismatchError(BitstreamError):
     """The file was made by other weights than the ones loaded."""
 
 
+class WeightsError(RoicodecError):
+    """The weights file is missing, damaged, not a roicodec model, or names no shipped model."""
+
+
 class DecodeLimitError(RoicodecError):
     """A valid file would need more memory to decode than the caller allows (decompression-bomb guard)."""
 

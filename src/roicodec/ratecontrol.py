@@ -1,4 +1,4 @@
-"""Budget -> base quality level.
+"""Budget -> base quality level (and, when even the lowest background is too large, a lower ROI lift).
 
 The analysis transform runs once; each trial re-runs only the gain, hyperprior,
 entropy parameters and rANS (``encode(base)``), and gives the *real* file size, so
@@ -16,7 +16,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .bitstream import BASE_SCALE
+import numpy as np
+
+from .bitstream import BASE_LEVEL_STEPS, quantise_base, quantise_strength
 from .errors import BudgetError
 from .levels import LevelRange
 
@@ -45,6 +47,32 @@ def parse_size(text: str | int) -> int:
     if n <= 0:
         raise BudgetError("size must be positive")
     return n
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the user asked for: a file size in bytes, or a quality level (no search)."""
+
+    size: int | None = None
+    quality: float | None = None
+
+    @classmethod
+    def parse(cls, bpp: float | None, size: int | str | None, quality: float | None, pixels: int,
+              level_range: LevelRange) -> "Budget":
+        """Exactly one of a rate in bits per pixel of a picture of ``pixels``, a size ('30KB', 30000) or a level."""
+        if sum(v is not None for v in (bpp, size, quality)) != 1:
+            raise BudgetError("give exactly one of bpp, size or quality")
+        if bpp is not None:
+            if not (bpp > 0 and np.isfinite(bpp)):
+                raise BudgetError("bpp must be a positive number")
+            if not np.isfinite(bpp * pixels):
+                raise BudgetError("bpp is too large")
+            return cls(size=max(1, int(bpp * pixels / 8)))
+        if size is not None:
+            return cls(size=parse_size(size))
+        if quality not in level_range:
+            raise BudgetError(f"quality level must lie in {level_range}")
+        return cls(quality=float(quality))
 
 
 @dataclass
@@ -77,6 +105,16 @@ class RateCurve:
         self.logs = logs
         self.min_level = float(min_level)
         self.max_level = self.min_level + len(logs) - 1
+
+    @classmethod
+    def from_metadata(cls, meta: dict, level_range: LevelRange, pixels: int) -> "RateCurve | None":
+        """The measured bpp-per-level curve a weights file ships (``rate_curve_bpp`` from level
+        ``rate_curve_min_level`` up), or None when it has none or it does not span the model's levels."""
+        bpp = meta.get("rate_curve_bpp")
+        first = float(meta.get("rate_curve_min_level", 0.0))
+        if not bpp or first + len(bpp) - 1 != level_range.high or first < level_range.low:
+            return None
+        return cls([float(b) for b in bpp], pixels, first)
 
     @classmethod
     def default(cls, level_range: LevelRange, pixels: int) -> "RateCurve":
@@ -120,13 +158,13 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     cache: dict[int, bytes] = {}
 
     def trial(level: float) -> tuple[float, int]:
-        key = min(max(round(level * BASE_SCALE), math.ceil(min_level * BASE_SCALE)), round(max_level * BASE_SCALE))
+        key = min(max(round(level * BASE_LEVEL_STEPS), math.ceil(min_level * BASE_LEVEL_STEPS)), round(max_level * BASE_LEVEL_STEPS))
         if key not in cache:
-            cache[key] = encode(key / BASE_SCALE)
-        return key / BASE_SCALE, len(cache[key])
+            cache[key] = encode(key / BASE_LEVEL_STEPS)
+        return key / BASE_LEVEL_STEPS, len(cache[key])
 
     def done(level: float, in_range: bool = True, message: str | None = None) -> RateResult:
-        return RateResult(cache[round(level * BASE_SCALE)], level, len(cache), in_range, message)
+        return RateResult(cache[round(level * BASE_LEVEL_STEPS)], level, len(cache), in_range, message)
 
     lo: tuple[float, int] | None = None  # feasible (size <= budget)
     hi: tuple[float, int] | None = None  # infeasible
@@ -144,7 +182,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
                 return done(level)
         elif hi is None or level < hi[0]:
             hi = (level, size)
-        if hi is not None and lo is not None and hi[0] - lo[0] <= 1.0 / BASE_SCALE:
+        if hi is not None and lo is not None and hi[0] - lo[0] <= 1.0 / BASE_LEVEL_STEPS:
             return done(lo[0])
         if lo is None and level <= min_level:
             return done(level, False, f"the budget of {budget} bytes is below this model's range for this image; "
@@ -163,7 +201,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
             nxt_u = ul + (uh - ul) * (-fl) / (fh - fl) if fh != fl else (ul + uh) / 2
             nxt_u = min(max(nxt_u, ul + (uh - ul) * 0.02), uh - (uh - ul) * 0.02)
             nxt = curve.inverse(nxt_u)
-            nxt = min(max(nxt, lo[0] + 1.0 / BASE_SCALE), hi[0] - 1.0 / BASE_SCALE)
+            nxt = min(max(nxt, lo[0] + 1.0 / BASE_LEVEL_STEPS), hi[0] - 1.0 / BASE_LEVEL_STEPS)
             illinois_side = 1 if size <= budget else -1
         else:
             slope = 1.0  # on the curve, log(size) - u is nearly constant
@@ -176,3 +214,26 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     if lo is None:
         raise BudgetError("rate control failed to find a file within the budget")
     return done(lo[0])
+
+
+LOWERED_LIFT = "the budget is below the range at ROI strength"
+
+
+def lowered_lift_note(asked: float, lowered: float) -> str:
+    return f"{LOWERED_LIFT} {asked:g}; the ROI strength was lowered to {lowered:g} to fit it"
+
+
+def lower_lift(encode: Callable[[float, float], bytes], budget: int, level_range: LevelRange,
+               result: RateResult, strength: float) -> tuple[RateResult, float]:
+    """``result`` is below the range with the background already at the lowest level: keep the file in
+    budget by lowering the ROI's lift instead (size grows with the strength). ``encode(base, strength)``.
+    Returns the file and the strength it carries."""
+    lifted = search_base_level(lambda st: encode(level_range.low, st), budget, LevelRange(0.0, strength))
+    if len(lifted.data) >= len(result.data):
+        return result, strength
+    # In budget with a lower lift, or, when not even the background alone fits,
+    # the smallest file there is: the one without a lift (the strength search ends at 0).
+    fits = len(lifted.data) <= budget
+    lowered = quantise_strength(lifted.base)
+    message = lowered_lift_note(strength, lowered) if fits else f"{lifted.message}, even without an ROI lift"
+    return replace(lifted, base=quantise_base(level_range.low), in_range=fits, message=message), lowered

@@ -1,53 +1,49 @@
-"""Weights that describe themselves (torchvision-style entries, safetensors metadata).
+"""The weights file: safetensors tensors + metadata that describe themselves.
 
-The metadata inside the safetensors file is the single source for the model id,
-architecture, lambda range, training recipe and measured figures. The model id is a
-hash of the tensors only, so updating measured figures never changes it, while any
-change of any weight (or CDF table) does: a file never decodes with other weights.
+The metadata inside the file is the single source for the model id, architecture, lambda range,
+training recipe and measured figures. The model id is a hash of the tensors only, so updating
+measured figures never changes it, while any change of any weight (or CDF table) does: a file
+never decodes with other weights. Which files ship is ``models.py``'s business.
+
+Tensors are stored under their historic flat names (``h_a.*``, ``entropy_bottleneck.*``, ...),
+which the model id hashes; the module tree nests the hyperprior and context in ``latent_codec``.
+The mapping is this module's alone, so model ids, and with them every file ever written, stay valid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
-from .errors import RoicodecError
+from .errors import WeightsError
 from .model import ModelConfig, RoiCodecModel
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+FORMAT = "roicodec-weights-1"
 #: Buffers whose shape is only known once CDF tables are built.
 _TABLE_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length")
+#: Module prefix that the stored names leave out (see the module docstring).
+_NESTED = "latent_codec."
+_LATENT_CODEC_PARTS = ("h_a", "h_s", "entropy_bottleneck", "context")
 
 
-class WeightsError(RoicodecError):
-    """The weights file is missing, damaged or not a roicodec model."""
+def to_stored_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(_NESTED): v for k, v in state.items()}
 
 
-@dataclass(frozen=True)
-class Weights:
-    filename: str
-    description: str
-
-    @property
-    def path(self) -> Path:
-        return WEIGHTS_DIR / self.filename
-
-
-class RoiCodecWeights(Enum):
-    FIDELITY_V1 = Weights("roicodec-fidelity-v1.safetensors", "MSE-optimised variable-rate ROI model")
-    DEFAULT = FIDELITY_V1
+def to_module_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stored (or already nested) names -> the model's state-dict names."""
+    return {(_NESTED + k if k.split(".", 1)[0] in _LATENT_CODEC_PARTS else k): v for k, v in state.items()}
 
 
 def compute_model_id(state: dict[str, torch.Tensor]) -> bytes:
-    """8-byte id: SHA-256 over every tensor's name, dtype, shape and bytes."""
+    """8-byte id: SHA-256 over every tensor's stored name, dtype, shape and bytes."""
+    state = to_stored_names(state)
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -65,12 +61,12 @@ def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
     `--init` or a checkpoint still holds the tables of the weights it started from, and stale tables
     only cost bits (both sides would use them), so nothing else would catch them.
     """
-    model.entropy_bottleneck.update(force=True)
+    model.latent_codec.entropy_bottleneck.update(force=True)
     model.prepare_for_coding()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = to_stored_names({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     mid = compute_model_id(state)
     metadata = {
-        "format": "roicodec-weights-1",
+        "format": FORMAT,
         "model_id": mid.hex(),
         "config": json.dumps(model.config.to_dict()),
         "meta": json.dumps(meta, sort_keys=True),
@@ -83,10 +79,11 @@ def write_weights_file(state: dict[str, torch.Tensor], path: str | Path, metadat
     """safetensors file with its metadata, written atomically (also used to re-annotate shipped weights)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(to_stored_names(state), str(tmp), metadata=metadata))
 
 
 def read_metadata(path: str | Path) -> dict:
+    """{"model_id": hex, "config": dict, "meta": dict} of a weights file, without loading its tensors."""
     try:
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
@@ -94,7 +91,7 @@ def read_metadata(path: str | Path) -> dict:
         raise WeightsError(f"weights file not found: {path}") from None
     except Exception as exc:  # safetensors raises its own error types
         raise WeightsError(f"not a safetensors weights file: {path} ({exc})") from None
-    if md.get("format") != "roicodec-weights-1":
+    if md.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a roicodec weights file")
     return {
         "model_id": md["model_id"],
@@ -104,7 +101,8 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def load_state_into(model: RoiCodecModel, state: dict[str, torch.Tensor]) -> None:
-    """load_state_dict that first gives CDF-table buffers the stored shapes."""
+    """load_state_dict for stored or module names, giving CDF-table buffers the stored shapes first."""
+    state = to_module_names(state)
     for name, tensor in state.items():
         mod_name, _, buf = name.rpartition(".")
         if buf in _TABLE_BUFFERS:
@@ -112,22 +110,15 @@ def load_state_into(model: RoiCodecModel, state: dict[str, torch.Tensor]) -> Non
     model.load_state_dict(state)
 
 
-def load_model(weights: str | Path | RoiCodecWeights | None = None, device: str = "cpu") -> RoiCodecModel:
-    """Load a model ready for coding; verifies the stored model id against the tensors."""
-    if weights is None:
-        weights = RoiCodecWeights.DEFAULT
-    path = weights.value.path if isinstance(weights, RoiCodecWeights) else Path(weights)
+def read_model(path: str | Path, device: str = "cpu") -> RoiCodecModel:
+    """A model ready for coding from a weights file; verifies the stored model id against the tensors."""
     info = read_metadata(path)
-    from safetensors.torch import load_file
-
     state = load_file(str(path))
     mid = compute_model_id(state)
     if mid.hex() != info["model_id"]:
         raise WeightsError(f"{path}: tensors do not match the stored model id (damaged file?)")
-    model = RoiCodecModel(ModelConfig.from_dict(info["config"]))
+    model = RoiCodecModel(ModelConfig.from_dict(info["config"]), model_id=mid, meta=info["meta"])
     load_state_into(model, state)
-    model.model_id = mid
-    model.weights_meta = info["meta"]
     # channels_last is for inference only: torch 2.14.1's CPU backward crashes on it in training
     model.eval().to(device=device, memory_format=torch.channels_last)
     model.prepare_for_coding()

@@ -1,5 +1,6 @@
 """The roicodec model: one network for every rate and every spatial allocation."""
 
-from .codec import LATENT_STRIDE, LatentCode, ModelConfig, RoiCodecModel
+from .codec import LATENT_STRIDE, ModelConfig, RoiCodecModel
+from .latent_codec import HyperpriorContextCodec, LatentCode, LatentOutput
 
-__all__ = ["LATENT_STRIDE", "LatentCode", "ModelConfig", "RoiCodecModel"]
+__all__ = ["LATENT_STRIDE", "HyperpriorContextCodec", "LatentCode", "LatentOutput", "ModelConfig", "RoiCodecModel"]

@@ -18,9 +18,9 @@ from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
-from .exact import ACT_SCALE, ExactConv2d, ExactSequential, from_fixed
+from .exact import ACT_ONE, ExactConv2d, ExactSequential, from_fixed
 
-SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
 
 
 def elic_groups(m: int) -> list[int]:
@@ -78,7 +78,7 @@ class ChannelCheckerboardCoder(nn.Module):
                 )
             )
             prev += c
-        scale_table = torch.exp(torch.linspace(torch.log(torch.tensor(SCALE_MIN)), torch.log(torch.tensor(SCALE_MAX)), SCALE_LEVELS))
+        scale_table = torch.exp(torch.linspace(torch.log(torch.tensor(SIGMA_MIN)), torch.log(torch.tensor(SIGMA_MAX)), SIGMA_LEVELS))
         self.gaussian = GaussianConditional(scale_table.tolist())
         self._tables: tuple[list, list, list] | None = None
 
@@ -175,7 +175,7 @@ class ChannelCheckerboardCoder(nn.Module):
                 enc.encode_with_indexes(
                     symbols[sel_k].long().tolist(), idx[sel_k].long().tolist(), cdfs, lengths, offsets
                 )
-                y_hat_int = torch.where(sel_k, symbols * ACT_SCALE + means_int, y_hat_int)
+                y_hat_int = torch.where(sel_k, symbols * ACT_ONE + means_int, y_hat_int)
             strings.append(enc.flush())
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
         return strings, torch.cat(y_hats, dim=1)
@@ -202,6 +202,6 @@ class ChannelCheckerboardCoder(nn.Module):
                 values = dec.decode_stream(idx[sel_k].long().tolist(), cdfs, lengths, offsets)
                 symbols = torch.zeros_like(y_hat_int)
                 symbols[sel_k] = torch.tensor(values, dtype=torch.float64, device=hyper.device)
-                y_hat_int = torch.where(sel_k, symbols * ACT_SCALE + means_int, y_hat_int)
+                y_hat_int = torch.where(sel_k, symbols * ACT_ONE + means_int, y_hat_int)
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
         return torch.cat(y_hats, dim=1)

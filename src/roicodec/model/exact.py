@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 #: Activations are fixed point with this many fractional bits.
 ACT_FRAC_BITS = 8
-ACT_SCALE = float(2**ACT_FRAC_BITS)
+ACT_ONE = float(2**ACT_FRAC_BITS)
 #: Largest activation magnitude in integer units (|x| < 2**10 in real units).
 ACT_LIMIT = float(2**18 - 1)
 #: Weights are scaled per layer so that |w_int| < 2**WEIGHT_BITS.
@@ -39,12 +39,12 @@ MAX_FAN_IN = 2**13
 
 def to_fixed(x: Tensor) -> Tensor:
     """Real-valued tensor -> integer-valued float64 activations (deterministic: one IEEE op each)."""
-    return torch.round(x.double() * ACT_SCALE).clamp_(-ACT_LIMIT, ACT_LIMIT)
+    return torch.round(x.double() * ACT_ONE).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
 def from_fixed(x: Tensor) -> Tensor:
     """Integer-valued float64 activations -> real values (exact: division by a power of two)."""
-    return x / ACT_SCALE
+    return x / ACT_ONE
 
 
 class ExactConv2d(nn.Conv2d):

@@ -26,13 +26,35 @@ from ..hardware import cpu_has_native_bf16
 from .codec import LATENT_STRIDE, RoiCodecModel
 
 #: Adam steps per effort level: 0 is the one-pass encoder; each step costs about one synthesis
-#: forward and backward (0.66 s for a Kodak image on the 2-core CPU with bf16).
+#: forward and backward.
 EFFORT_STEPS = (0, 8, 20, 50)
 #: Backpropagating through the synthesis holds its activations (about 1 KB per coded pixel: +410 MiB
 #: on a Kodak image), so refinement is skipped, with a note, above this many coded pixels.
 MAX_REFINE_PIXELS = 4_000_000
 #: Cosine from 1e-2 to 1e-3: 1e-2 gains fastest in the first 10 steps and then overshoots.
 LR_START, LR_END = 1e-2, 1e-3
+
+
+@dataclass(frozen=True)
+class RefineTarget:
+    """What the latent is refined towards: the padded picture, the file's quality map, and each
+    pixel's distortion weight (distortion_weight), zero on the padding, which carries no weight."""
+
+    x: Tensor  # (1, 3, 16h, 16w) in [0, 1]
+    q: Tensor  # (1, 1, h, w) levels
+    weight: Tensor  # (1, 1, 16h, 16w)
+    pixels: int  # picture pixels inside the padding: the rate's denominator
+
+    @classmethod
+    def of(cls, model: RoiCodecModel, x: Tensor, q: Tensor, valid: tuple[int, int],
+           pixel_levels: Tensor | None = None) -> "RefineTarget":
+        """``valid`` (height, width): the picture inside x's padding; ``pixel_levels`` (1, 1, 16h, 16w),
+        if given, sets each pixel's weight, else the block's level does."""
+        height, width = valid
+        weight = distortion_weight(model, q, pixel_levels).clone()
+        weight[..., height:, :] = 0
+        weight[..., :, width:] = 0
+        return cls(x, q, weight, height * width)
 
 
 @dataclass(frozen=True)
@@ -57,25 +79,17 @@ def distortion_weight(model: RoiCodecModel, q: Tensor, pixel_levels: Tensor | No
     return model.lmbda(levels) * 255.0**2
 
 
-def refine_latent(model: RoiCodecModel, x: Tensor, y: Tensor, q: Tensor, steps: int,
-                  valid: tuple[int, int] | None = None, pixel_levels: Tensor | None = None) -> Refinement:
-    """Refine latent y (1, M, h, w) of picture x (1, 3, 16h, 16w) for quality map q (1, 1, h, w).
-
-    ``valid`` (height, width) is the picture inside x's padding; only it counts as distortion.
-    ``pixel_levels`` (1, 1, 16h, 16w), if given, sets each pixel's distortion weight (distortion_weight).
-    """
-    height, width = valid if valid is not None else x.shape[-2:]
-    pixels = height * width
-    use_bf16 = x.device.type == "cuda" or cpu_has_native_bf16()
+def refine_latent(model: RoiCodecModel, target: RefineTarget, y: Tensor, steps: int) -> Refinement:
+    """Refine latent y (1, M, h, w) towards ``target`` with ``steps`` Adam steps."""
+    use_bf16 = target.x.device.type == "cuda" or cpu_has_native_bf16()
+    device = target.x.device.type
     # Tensors made under inference_mode cannot enter autograd; clones made outside it can. The rate's
     # noise comes from a fixed seed, so an encode repeats exactly, and the caller's RNG is left alone.
     with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        x = x.detach().clone().contiguous()
-        q = q.detach().clone()
-        weight = distortion_weight(model, q, pixel_levels).detach().clone()
-        weight[..., height:, :] = 0
-        weight[..., :, width:] = 0
+        x = target.x.detach().clone().contiguous()
+        q = target.q.detach().clone()
+        weight = target.weight.detach().clone()
         gain, inverse_gain = model.gain(q).detach(), model.inverse_gain(q).detach()
         start = y.detach().clone().contiguous()
         latent = start.clone().requires_grad_(True)
@@ -83,18 +97,14 @@ def refine_latent(model: RoiCodecModel, x: Tensor, y: Tensor, q: Tensor, steps: 
         best_loss, best, best_step = math.inf, start, 0
         first = math.inf
         for step in range(steps + 1):
-            y_s = latent * gain
-            with torch.no_grad():
-                z_hat, z_lik = model.entropy_bottleneck(model.h_a(y_s))
-                hyper = model.h_s(z_hat)
-                z_bits = (-torch.log2(z_lik)).sum()
-            y_hat_s, y_lik, y_lik_rounded = model.context(y_s, hyper, noise=True, rounded_rate=True)
-            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                x_hat = model.g_s(y_hat_s * inverse_gain)
+            out = model.latent_codec(latent * gain, noise=True, rounded_rate=True, hyper_grad=False)
+            z_bits = (-torch.log2(out.likelihoods["z"])).sum()
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+                x_hat = model.g_s(out.y_hat * inverse_gain)
             x_hat = x_hat.float()
             x_hat = x_hat + (x_hat.clamp(0, 1) - x_hat).detach()  # the decoder clamps; overshoot is free
-            distortion = (weight * (x_hat - x).pow(2).mean(dim=1, keepdim=True)).sum() / pixels
-            real = float((z_bits + (-torch.log2(y_lik_rounded)).sum()) / pixels + distortion.detach())
+            distortion = (weight * (x_hat - x).pow(2).mean(dim=1, keepdim=True)).sum() / target.pixels
+            real = float((z_bits + (-torch.log2(out.y_rounded_likelihoods)).sum()) / target.pixels + distortion.detach())
             if step == 0:
                 first = real
             if real < best_loss:
@@ -103,7 +113,7 @@ def refine_latent(model: RoiCodecModel, x: Tensor, y: Tensor, q: Tensor, steps: 
                 break
             for group in opt.param_groups:
                 group["lr"] = LR_END + (LR_START - LR_END) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
-            loss = (z_bits + (-torch.log2(y_lik)).sum()) / pixels + distortion
+            loss = (z_bits + (-torch.log2(out.likelihoods["y"])).sum()) / target.pixels + distortion
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

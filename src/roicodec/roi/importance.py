@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from ..errors import RoiError
 from .classes import class_importance, parse_class_weights, read_legend
 from .mask import boxes_importance, load_mask, parse_box
+from .spec import RoiSpec
 
 #: Weight of each automatic source in `--roi auto` (combined by maximum).
 AUTO_WEIGHTS = {"faces": 1.0, "people": 0.8, "text": 0.9, "saliency": 0.4}
-
-
-@dataclass
-class RoiSpec:
-    """Where quality matters. Every field is optional; all given sources combine by maximum."""
-
-    mask: Any = None  # path, PIL image or array in [0, 1]
-    boxes: list = field(default_factory=list)  # "x,y,w,h[:weight]" strings or tuples
-    classes: Any = None  # integer label image (path, PIL or array)
-    class_weights: str | dict | None = None  # "1=1.0,2=0.5,other=0.1" or {id: weight}
-    class_legend: str | Path | dict | None = None
-    auto: bool | list[str] = False  # True = every automatic source, or a list of names
-
-    def is_empty(self) -> bool:
-        return self.mask is None and not self.boxes and self.classes is None and not self.auto
 
 
 def auto_sources(spec_auto: bool | list[str]) -> list[str]:

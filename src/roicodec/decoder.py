@@ -1,0 +1,111 @@
+""".rcz bytes -> picture: parse, check the limits, reconstruct, and describe a file.
+
+Reconstruction is three steps, each in one place: the exact latent (entropy decoding), the
+synthesis at the coded size, and the resampling back to the picture's size. The encoder's
+refinement scores its files with ``coded_picture``, so it sees exactly what the decoder makes.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from . import bitstream, scaling
+from .bitstream import RczFile
+from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
+from .images import to_image
+from .levels import LevelRange
+from .model import RoiCodecModel
+from .models import model_for_id
+from .roi import quality_map
+
+
+def parse(data: bytes, model: RoiCodecModel) -> RczFile:
+    """The file's fields, checked against the model that is to decode it."""
+    f = bitstream.unpack(data, model.config.level_range, model.latent_codec.groups)
+    if f.model_id != model.model_id:
+        raise ModelMismatchError(
+            f"file was made by model {f.model_id.hex()}, but the loaded model is {model.model_id.hex()}"
+        )
+    return f
+
+
+def model_for(data: bytes) -> RoiCodecModel:
+    """The installed model that decodes this file (by the model id in its header)."""
+    return model_for_id(bitstream.peek_header(data)["file"].model_id)
+
+
+def file_levels(f: RczFile, level_range: LevelRange) -> torch.Tensor:
+    """The quality map the file states, (1, 1, h, w) at latent resolution."""
+    return quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, level_range)
+
+
+def check_decode_limit(f: RczFile, max_pixels: int | None) -> None:
+    """Refuse before any allocation a file whose coded picture exceeds max_pixels (None: no limit)."""
+    cw, ch = f.coded_size
+    pixels = max(cw * ch, f.width * f.height)
+    if max_pixels is not None and pixels > max_pixels:
+        memory = bitstream.DECODE_BYTES_PER_PIXEL * pixels / 2**30
+        raise DecodeLimitError(
+            f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size"
+            f"{f' (~{memory:.0f} GiB of memory)' if memory >= 1 else ''}, over the limit of {max_pixels:,}; "
+            "raise the limit with max_pixels (--max-pixels)"
+        )
+
+
+def decode_latent(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
+    """The exact latent (fixed-point integers in float64); a damaged payload is a BitstreamError."""
+    try:
+        return model.decompress_latent(f.z_payload, f.y_payloads, f.latent_shape)
+    except (RuntimeError, ValueError, OverflowError) as exc:
+        raise BitstreamError(f"corrupt file: entropy decoding failed ({exc})") from None
+
+
+def coded_picture(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride."""
+    with torch.inference_mode():
+        return model.synthesise(decode_latent(f, model), file_levels(f, model.config.level_range))
+
+
+def reconstruct(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
+    """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another scale."""
+    x_hat = coded_picture(f, model)
+    if f.scale == bitstream.SCALE_ONE:
+        return x_hat
+    cw, ch = f.coded_size
+    with torch.inference_mode():
+        return scaling.resample(x_hat[:, :, :ch, :cw], f.height, f.width)
+
+
+def decompress(data: bytes, model: RoiCodecModel | None = None,
+               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS) -> Image.Image:
+    """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources) with ``model``, or with
+    the installed model the file names. Files whose picture exceeds ``max_pixels`` are refused first."""
+    model = model or model_for(data)
+    f = parse(data, model)
+    check_decode_limit(f, max_pixels)
+    return to_image(reconstruct(f, model), f.width, f.height, f.mode)
+
+
+def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
+    """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model."""
+    f = bitstream.peek_header(data)["file"]
+    # without a model the usable range is unknown: report the map as the file states it
+    q = file_levels(f, model.config.level_range if model is not None else LevelRange(-float("inf"), float("inf")))
+    info = {
+        "width": f.width,
+        "height": f.height,
+        "mode": f.mode,
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (f.width * f.height),
+        "base_level": f.base_level,
+        "roi_strength": f.roi_strength,
+        "level_min": float(q.min()),
+        "level_max": float(q.max()),
+        "has_roi": f.importance is not None,
+        "scale": f.scale / bitstream.SCALE_ONE,
+        "model_id": f.model_id.hex(),
+    }
+    if model is not None:
+        info["model_matches"] = f.model_id == model.model_id
+    return info

@@ -1,0 +1,232 @@
+"""Picture -> .rcz bytes: one EncodeJob per image holds what every trial shares.
+
+A job holds the prepared picture, the model, the importance map and ROI strength, and the budget,
+and caches the analysis's latent per coding scale, so that the many trials of rate control only
+re-run the entropy coder. ``encode`` makes one file, ``search`` runs rate control at one scale,
+``refine`` optimises the latent (``--effort``) and ``run`` climbs the coding scales (``--scale auto``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+import torch
+
+from . import bitstream, scaling
+from .decoder import coded_picture, parse
+from .errors import BudgetError
+from .images import PreparedImage, pad_to_stride, to_tensor
+from .levels import LevelRange
+from .model import RoiCodecModel
+from .model.refine import MAX_REFINE_PIXELS, RefineTarget, refine_latent
+from .ratecontrol import LOWERED_LIFT, Budget, RateCurve, lower_lift, lowered_lift_note, search_base_level
+from .roi import RoiSpec, block_importance, build_importance, pixel_importance, quality_map
+
+
+@dataclass
+class CompressResult:
+    data: bytes
+    base_level: float
+    roi_strength: float
+    trials: int
+    in_range: bool
+    notes: list[str] = field(default_factory=list)
+    roi_sources: dict = field(default_factory=dict)
+    scale: int = bitstream.SCALE_ONE  # coding scale in eighths
+    blocks: np.ndarray | None = None  # the importance map the file carries, at the coded size
+    refine_steps: int = 0  # latent refinement steps that made the file (0: the analysis's latent)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def check_strength(strength: float, level_range: LevelRange) -> float:
+    """The ROI strength as the file stores it; an error before any detector runs.
+
+    At most the trained span (0..K-1) either way: a lift from the background's level to the top.
+    """
+    top = level_range.high
+    if not np.isfinite(strength) or not -top <= strength <= top:
+        raise BudgetError(f"roi strength must be a number in [-{top:g}, {top:g}]")
+    return bitstream.quantise_strength(float(strength))
+
+
+def roi_importance(prepared: PreparedImage, spec: RoiSpec, strength: float,
+                   level_range: LevelRange) -> tuple[np.ndarray | None, float, dict]:
+    """(importance in [0, 1] or None, the strength the file will carry, what each source found).
+    An ROI that marks no block, or a strength of 0, codes the picture uniformly."""
+    if spec.is_empty():
+        return None, 0.0, {}
+    strength = check_strength(strength, level_range)
+    importance, report = build_importance(prepared.rgb, spec)
+    if strength == 0 or not block_importance(importance).any():
+        return None, 0.0, report
+    return importance, strength, report
+
+
+class EncodeJob:
+    """One picture's encode at a budget, with an optional importance map lifted by ``strength`` levels."""
+
+    def __init__(self, prepared: PreparedImage, model: RoiCodecModel, budget: Budget,
+                 importance: np.ndarray | None = None, strength: float = 0.0) -> None:
+        self.prepared = prepared
+        self.model = model
+        self.budget = budget
+        self.importance = importance
+        self.strength = strength if importance is not None else 0.0
+        self.level_range = model.config.level_range
+        self._latents: dict[int, torch.Tensor] = {}
+        self._blocks: dict[int, np.ndarray | None] = {}
+
+    # ------------------------------------------------------------------ per coding scale
+    def coded_size(self, scale: int) -> tuple[int, int]:
+        return bitstream.coded_size(*self.prepared.size, scale)
+
+    def blocks(self, scale: int) -> np.ndarray | None:
+        """The importance map the file carries at this scale (per 16x16 block of the coded picture)."""
+        if self.importance is None:
+            return None
+        if scale not in self._blocks:
+            cw, ch = self.coded_size(scale)
+            importance = self.importance if scale == bitstream.SCALE_ONE else cv2.resize(
+                self.importance.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
+            self._blocks[scale] = block_importance(importance)
+        return self._blocks[scale]
+
+    def coded_input(self, scale: int) -> torch.Tensor:
+        """The picture as the analysis sees it: resampled to the coded size and padded."""
+        cw, ch = self.coded_size(scale)
+        return pad_to_stride(scaling.resample(to_tensor(self.prepared.rgb), ch, cw))
+
+    def latent(self, scale: int) -> torch.Tensor:
+        """The analysis's latent, computed once per scale: a fall-back to a smaller scale does not analyse again."""
+        if scale not in self._latents:
+            with torch.inference_mode():
+                self._latents[scale] = self.model.analyse(self.coded_input(scale))
+        return self._latents[scale]
+
+    def rate_curve(self, scale: int) -> RateCurve | None:
+        cw, ch = self.coded_size(scale)
+        return RateCurve.from_metadata(self.model.meta, self.level_range, cw * ch)
+
+    # ------------------------------------------------------------------ files
+    def encode(self, scale: int, base: float, strength: float, latent: torch.Tensor | None = None) -> bytes:
+        """One file: this scale's latent (or ``latent``) at base level + strength x importance."""
+        base, strength = bitstream.quantise_base(base), bitstream.quantise_strength(strength)
+        blocks = self.blocks(scale) if strength else None
+        cw, ch = self.coded_size(scale)
+        q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), self.level_range)
+        with torch.inference_mode():
+            code = self.model.compress_latent(self.latent(scale) if latent is None else latent, q)
+        w, h = self.prepared.size
+        f = bitstream.RczFile(
+            width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id, base_level=base,
+            roi_strength=strength, importance=blocks, z_payload=code.z_string, y_payloads=code.y_strings, scale=scale,
+        )
+        return bitstream.pack(f, self.level_range)
+
+    def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
+               latent: torch.Tensor | None = None) -> tuple[CompressResult, bool]:
+        """Rate control at one scale over the base level (and the ROI lift). Also says whether the search
+        stopped at ``stop_level`` (the caller then tries a larger scale). With ``keep_lift``, a budget that
+        cannot hold the ROI's full lift even over the lowest background ends the work after one trial,
+        out of range (the caller then falls back to a smaller scale)."""
+        low = self.level_range.low
+        blocks = self.blocks(scale) if strength else None
+
+        def encode(base: float, lift: float = strength) -> bytes:
+            return self.encode(scale, base, lift, latent)
+
+        if self.budget.size is None:
+            base = bitstream.quantise_base(self.budget.quality)
+            return CompressResult(encode(base), base, strength, 1, True, scale=scale, blocks=blocks), False
+        if keep_lift and strength > 0:
+            floor = encode(low)
+            if len(floor) > self.budget.size:
+                return CompressResult(floor, low, strength, 1, False, scale=scale, blocks=blocks), False
+        result = search_base_level(encode, self.budget.size, self.level_range, self.rate_curve(scale), stop_level)
+        if not result.in_range and result.base <= low and strength > 0:
+            result, strength = lower_lift(encode, self.budget.size, self.level_range, result, strength)
+        return CompressResult(result.data, result.base, strength, result.trials, result.in_range,
+                              [result.message] if result.message else [], scale=scale,
+                              blocks=blocks if strength else None), result.stopped
+
+    def run(self, scale: int | None = bitstream.SCALE_ONE, refine_steps: int = 0) -> CompressResult:
+        """The file for the budget at a fixed scale, or (``scale=None``) climbing the scales where the
+        budget pays for them; then, with ``refine_steps``, refined."""
+        w, h = self.prepared.size
+        if scale is not None:
+            ladder: list[tuple[int, float | None]] = [(scale, None)]
+        elif self.budget.size is None:  # a quality level means the same thing only at one scale
+            ladder = [(bitstream.SCALE_ONE, None)]
+        else:
+            ladder = scaling.auto_ladder(w, h, 8 * self.budget.size / (w * h))
+        # The climb follows the top of the map: with an ROI, the ROI's level (base + strength times its
+        # largest importance, which the block rule keeps). The ROI's blocks are coded like a picture at
+        # that level, so the crossing levels hold for them.
+        top_lift = max(self.strength, 0.0) * (float(self.importance.max()) if self.importance is not None else 0.0)
+        for i, (sc, climb_level) in enumerate(ladder):
+            stop = None if climb_level is None else climb_level - top_lift
+            result, stopped = self.search(sc, self.strength, stop, keep_lift=i > 0)
+            if i and ((not result.in_range and result.base_level <= self.level_range.low)
+                      or result.roi_strength != self.strength):
+                # the larger picture does not fit the budget, or fits only by lowering the ROI's lift:
+                # the scale below, searched to the end
+                result, _ = self.search(ladder[i - 1][0], self.strength)
+                break
+            if not stopped:
+                break
+        return self.refine(result, refine_steps) if refine_steps else result
+
+    # ------------------------------------------------------------------ refinement
+    def refine(self, result: CompressResult, steps: int) -> CompressResult:
+        """Refine the latent at the quality map rate control chose, then run rate control again on it.
+
+        The refined latent costs a few per cent more at the same map, so the search usually settles a
+        little lower. A lift that the first search lowered to fit the budget is the second search's
+        starting lift. Of the two files, the one with the lower rate + λ·distortion is kept (both decoded
+        here): effort never makes a file worse by the objective the model was trained on.
+        """
+        cw, ch = self.coded_size(result.scale)
+        if cw * ch > MAX_REFINE_PIXELS:
+            return replace(result, notes=result.notes + [
+                f"latent refinement skipped: {cw * ch:,} pixels are over its memory limit of {MAX_REFINE_PIXELS:,}"])
+        q = quality_map(result.base_level, result.roi_strength, result.blocks, bitstream.latent_shape(ch, cw),
+                        self.level_range)
+        x = self.coded_input(result.scale)
+        levels = self.pixel_levels(result) if result.blocks is not None else None
+        target = RefineTarget.of(self.model, x, q, (ch, cw), levels)
+        refinement = refine_latent(self.model, target, self.latent(result.scale), steps)
+        if refinement.best_step == 0:
+            return result
+        again, _ = self.search(result.scale, result.roi_strength, latent=refinement.latent)
+        if result.in_range and not again.in_range:
+            return result
+
+        def objective(data: bytes) -> float:
+            x_hat = coded_picture(parse(data, self.model), self.model)
+            se = (x_hat - x).pow(2).mean(dim=1, keepdim=True)
+            return 8 * len(data) / (cw * ch) + float((target.weight * se).sum()) / target.pixels
+
+        if objective(again.data) >= objective(result.data):
+            return result
+        # the lift may have been lowered twice (before and after refinement): one note, from the strength asked for
+        notes = [n for n in again.notes if not n.startswith(LOWERED_LIFT)]
+        if again.roi_strength != self.strength and again.in_range:
+            notes.append(lowered_lift_note(self.strength, again.roi_strength))
+        return replace(again, trials=result.trials + again.trials, refine_steps=steps, notes=notes)
+
+    def pixel_levels(self, result: CompressResult) -> torch.Tensor:
+        """Each coded pixel's own level, base + strength * its importance (combine.pixel_importance), over
+        the padded picture (the padding carries no weight in refinement)."""
+        cw, ch = self.coded_size(result.scale)
+        ph, pw = bitstream.padded_size(ch, cw)
+        imp = self.importance.astype(np.float32)
+        if (ch, cw) != imp.shape:
+            imp = cv2.resize(imp, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        imp = np.pad(pixel_importance(imp), ((0, ph - ch), (0, pw - cw)), mode="edge")
+        levels = result.base_level + result.roi_strength * torch.from_numpy(imp)[None, None]
+        return levels.clamp_(self.level_range.low, self.level_range.high)

@@ -1,0 +1,100 @@
+"""The shipped models, in torchvision's style: an enum of entries whose facts are read from their files.
+
+    roicodec.load_model()                              # the default model
+    roicodec.load_model(RoiCodecWeights.FIDELITY_V1)   # an entry
+    roicodec.load_model("fidelity-v1")                 # its name
+    roicodec.load_model("runs/v2/final.safetensors")   # any weights file
+
+A file names its model by id; ``model_for_id`` finds the shipped entry that decodes it, so a
+package may ship several (a high-rate model, a perceptual decoder) and the decoder picks the right one.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .errors import ModelMismatchError, WeightsError
+from .model import RoiCodecModel
+from .weights import read_metadata, read_model
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One shipped weights file; everything else about it (id, config, recipe, figures) is in the file."""
+
+    filename: str
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.filename
+
+    @property
+    def meta(self) -> dict:
+        """The file's metadata: model_id, config and meta (weights.read_metadata)."""
+        return _metadata(self.path)
+
+    @property
+    def model_id(self) -> bytes:
+        return bytes.fromhex(self.meta["model_id"])
+
+
+class RoiCodecWeights(Enum):
+    FIDELITY_V1 = Weights("roicodec-fidelity-v1.safetensors", "MSE-optimised variable-rate ROI model")
+    DEFAULT = FIDELITY_V1
+
+    @property
+    def label(self) -> str:
+        """The entry's short name, e.g. 'fidelity-v1'."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def named(cls, name: str) -> "RoiCodecWeights | None":
+        """'FIDELITY_V1', 'fidelity-v1' or 'default'; None for any other name."""
+        key = name.strip().upper().replace("-", "_")
+        return cls.__members__.get(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _metadata(path: Path) -> dict:
+    return read_metadata(path)
+
+
+def weights_path(weights: str | Path | RoiCodecWeights | None = None) -> Path:
+    """The file behind an entry, an entry's name, or a path (None: the default model)."""
+    if weights is None:
+        weights = RoiCodecWeights.DEFAULT
+    if isinstance(weights, RoiCodecWeights):
+        return weights.value.path
+    entry = RoiCodecWeights.named(weights) if isinstance(weights, str) else None
+    if entry is not None:
+        return entry.value.path
+    path = Path(weights)
+    if not path.exists() and path.suffix != ".safetensors":
+        names = ", ".join(e.label for e in RoiCodecWeights if e.name != "DEFAULT")
+        raise WeightsError(f"no model or weights file {str(weights)!r} (shipped models: {names})")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: Path) -> RoiCodecModel:
+    return read_model(path)
+
+
+def load_model(weights: str | Path | RoiCodecWeights | None = None) -> RoiCodecModel:
+    """The shipped model, another shipped entry, or a weights file; loaded once per process."""
+    return _cached_model(weights_path(weights).resolve())
+
+
+def model_for_id(model_id: bytes) -> RoiCodecModel:
+    """The shipped model that a file naming ``model_id`` needs."""
+    for entry in RoiCodecWeights:
+        if entry.value.path.exists() and entry.value.model_id == model_id:
+            return load_model(entry)
+    raise ModelMismatchError(f"file was made by model {model_id.hex()}, which is not installed "
+                             "(pass its weights with model= / --weights)")
