@@ -25,7 +25,7 @@ from roicodec import scaling
 from roicodec.bitstream import coded_size
 from roicodec.images import pad_to_stride
 from roicodec.train.loop import load_eval_images
-from roicodec.train.losses import bits_per_pixel
+from roicodec.train.losses import bits_per_pixel, psnr
 
 LEVELS = [-3.0, -1.0, 1.0, 3.0, 5.0, 7.0]
 TARGETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5]
@@ -41,7 +41,7 @@ def curve(model, x: torch.Tensor, scale: int) -> list[tuple[float, float]]:
         out = model(xs, torch.full((1, 1, xs.shape[2] // 16, xs.shape[3] // 16), lv))
         x_hat = scaling.resample(out["x_hat"].clamp(0, 1)[:, :, :ch, :cw], h, w).mul(255).round().div(255)
         bpp = float(bits_per_pixel(out["likelihoods"], h * w))
-        points.append((bpp, float(-10 * torch.log10((x_hat - x).pow(2).mean()))))
+        points.append((bpp, psnr(x_hat, x)))
     return points
 
 

@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from roicodec.evaluate.rd import bd_rate, result_json
+from roicodec import load_model
 from roicodec.train.loop import export_checkpoint, load_eval_images, validate
-from roicodec.weights import load_model
 
 
 def as_weights(path: Path, tmp: Path) -> Path:

@@ -17,18 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
 import roicodec
-
-
-def psnr_rgb(a: Image.Image, b: Image.Image) -> float:
-    x = np.asarray(a.convert("RGB"), dtype=np.float64)
-    y = np.asarray(b.convert("RGB"), dtype=np.float64)
-    return float(10 * np.log10(255.0**2 / np.mean((x - y) ** 2)))
+from roicodec.evaluate.metrics import psnr
 
 
 def main() -> None:
@@ -46,20 +40,20 @@ def main() -> None:
     if not files:
         sys.exit(f"no PNG images in {a.images}")
     # warm-up (first-call allocations and kernel selection are not per-image costs)
-    roicodec.decompress(roicodec.compress(Image.open(files[0]).crop((0, 0, 128, 128)), quality=3, model=model), model)
+    roicodec.decompress(roicodec.compress(Image.open(files[0]).crop((0, 0, 128, 128)), quality=3, model=model), model=model)
     rows = []
     for f in tqdm(files, desc=f"kodak @ {a.bpp} bpp"):
         t0 = time.perf_counter()
         res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model, effort=a.effort)
         t1 = time.perf_counter()
-        dec = roicodec.decompress(res.data, model)
+        dec = roicodec.decompress(res.data, model=model)
         t2 = time.perf_counter()
         ref = Image.open(f)
         w, h = ref.size
         bpp = 8 * len(res.data) / (w * h)
         rows.append({
             "image": f.name, "bytes": len(res.data), "bpp": bpp, "rel_error": (bpp - a.bpp) / a.bpp,
-            "psnr_rgb": psnr_rgb(ref, dec), "encode_s": t1 - t0, "decode_s": t2 - t1, "trials": res.trials,
+            "psnr_rgb": psnr(ref, dec), "encode_s": t1 - t0, "decode_s": t2 - t1, "trials": res.trials,
             "base_level": res.base_level, "refine_steps": res.refine_steps,
         })
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -24,12 +24,12 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 import roicodec
 from roicodec import bitstream
 from roicodec.evaluate.baselines import CODECS, CodecUnavailable, at_most
+from roicodec.evaluate.examples import iter_examples
 from roicodec.evaluate.metrics import psnr
 from roicodec.roi import AUTO_WEIGHTS, quality_map
 from roicodec.roi.importance import source_map
@@ -37,28 +37,6 @@ from roicodec.roi.importance import source_map
 
 #: roicodec's runs per image and rate: the ground-truth ROI, no ROI, and the automatic sources.
 METHODS = ("roi-gt", "uniform", "roi-auto")
-
-
-def load_pairs(root: Path, dataset: str, limit: int) -> list[tuple[Path, Path]]:
-    images = sorted((root / dataset / "images").glob("*"))
-    pairs = [(p, next((root / dataset / "masks").glob(p.stem + ".*"), None)) for p in images]
-    return [(p, m) for p, m in pairs if m is not None][:limit]
-
-
-def load_example(img_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray] | None:
-    """The image and its ground-truth mask (bool, at the image's size); None when the mask is empty or full."""
-    image = Image.open(img_path).convert("RGB")
-    gt = np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 127
-    return None if not gt.any() or gt.all() else (image, gt)
-
-
-def iter_examples(root: Path, datasets: list[str], limit: int, desc: str):
-    """(dataset, image name, image, ground-truth mask) for every usable example, with a progress bar."""
-    jobs = [(ds, im, mk) for ds in datasets for im, mk in load_pairs(root, ds, limit)]
-    for ds, img_path, mask_path in tqdm(jobs, desc=desc):
-        example = load_example(img_path, mask_path)
-        if example is not None:
-            yield ds, img_path.name, *example
 
 
 def scores(ref: np.ndarray, dec: np.ndarray, roi: np.ndarray) -> dict:
@@ -100,7 +78,7 @@ def main() -> None:
             enc = {method: roicodec.compress_detailed(image, size=budget, model=model, scale=a.scale, effort=a.effort,
                                                       **rois[method]) for method in a.methods}
             for method, res in enc.items():
-                dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
+                dec = np.asarray(roicodec.decompress(res.data, model=model).convert("RGB"))
                 rows.append({"dataset": ds, "image": image_name, "target_bpp": target, "method": method,
                              "bpp": 8 * len(res.data) / (w * h), **scores(ref, dec, gt)})
                 if method in ("roi-gt", "uniform") and target == 0.2 and ds not in examples:

@@ -5,7 +5,7 @@ import pytest
 
 import roicodec
 from roicodec.cli import main
-from roicodec.weights import RoiCodecWeights
+from roicodec.models import RoiCodecWeights
 
 from .conftest import synthetic_image
 

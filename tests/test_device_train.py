@@ -1,4 +1,4 @@
-"""benchmarks/device_train.sh end to end on this CPU: train for a moment, split the weights for $OUT, join them."""
+"""tools/device_train.sh end to end on this CPU: train for a moment, split the weights for $OUT, join them."""
 
 import os
 import shutil
@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from roicodec.weights import load_model, read_metadata
+from roicodec import load_model
+from roicodec.weights import read_metadata
 
 from .conftest import synthetic_image
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "device_train.sh"
+SCRIPT = ROOT / "tools" / "device_train.sh"
 
 
 @pytest.mark.skipif(shutil.which("split") is None, reason="needs coreutils split")

@@ -109,7 +109,7 @@ def test_real_budgets_are_respected(model, position):
         warnings.simplefilter("error", RateControlWarning)
         res = roicodec.compress_detailed(im, bpp=(budget + 0.5) * 8 / (160 * 96), model=model)
     assert budget * 0.99 <= len(res.data) <= budget, (bpp, len(res.data))
-    assert roicodec.decompress(res.data, model).size == (160, 96)
+    assert roicodec.decompress(res.data, model=model).size == (160, 96)
 
 
 def test_size_budget_is_respected(model, card):

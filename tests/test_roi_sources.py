@@ -73,10 +73,10 @@ def test_class_maps_with_alpha_and_wrong_aspect(tmp_path):
 def test_roi_spec_leaves_the_callers_spec_alone():
     spec = RoiSpec(boxes=["0,0,4,4"])
     for _ in range(2):
-        assert len(roicodec.api.roi_spec(spec, boxes=["4,4,4,4"]).boxes) == 2
+        assert len(roicodec.roi.roi_spec(spec, boxes=["4,4,4,4"]).boxes) == 2
     assert spec.boxes == ["0,0,4,4"]
-    assert roicodec.api.roi_spec("auto: faces, text").auto == ["faces", "text"]
-    assert roicodec.api.roi_spec(None, boxes="1,2,3,4").boxes == ["1,2,3,4"]
+    assert roicodec.roi.roi_spec("auto: faces, text").auto == ["faces", "text"]
+    assert roicodec.roi.roi_spec(None, boxes="1,2,3,4").boxes == ["1,2,3,4"]
 
 
 def test_float_mask_with_nan_counts_as_unimportant(tmp_path):
@@ -184,9 +184,9 @@ def test_api_auto_and_boxes_round_trip(model, monkeypatch, tmp_path):
     img, _ = document(256, 192)
     res = roicodec.compress_detailed(Image.fromarray(img), bpp=0.5, roi="auto", model=model)
     assert "text" in res.roi_sources and len(res.data) <= 0.5 * 256 * 192 / 8
-    assert roicodec.inspect(res.data, model)["has_roi"]
+    assert roicodec.inspect(res.data, model=model)["has_roi"]
     data = roicodec.compress(Image.fromarray(img), quality=3, roi=None, boxes=["10,10,50,50"], model=model)
-    assert roicodec.inspect(data, model)["level_max"] > 3
+    assert roicodec.inspect(data, model=model)["level_max"] > 3
 
 
 def test_cli_roi_render_and_compress_with_boxes(tmp_path, monkeypatch, capsys):
@@ -204,10 +204,20 @@ def test_cli_roi_render_and_compress_with_boxes(tmp_path, monkeypatch, capsys):
     assert main(["roi", str(src), "-o", str(heat)]) == 1
 
 
-def test_people_source_reports_its_detector():
-    from roicodec.roi.people import person_importance
+def test_people_source_marks_the_core_of_each_confident_detection(monkeypatch):
+    """HOG boxes become the box's core at a strength that grows with the score; weak ones are dropped."""
+    from roicodec.roi import people
 
+    monkeypatch.setattr(people, "_mediapipe_mask", lambda rgb: None)  # the HOG path, installed or not
+    monkeypatch.setattr(people, "detect_people_hog", lambda rgb: [(60, 12, 60, 120, 0.8), (0, 0, 30, 30, 0.1)])
     img = np.asarray(synthetic_image(200, 160))
-    mask, detector = person_importance(img)
-    assert mask.shape == (160, 200) and detector in ("mediapipe", "hog")
-    assert 0 <= mask.min() and mask.max() <= 1
+    mask, detector = people.person_importance(img)
+    assert detector == "hog" and mask.shape == (160, 200)
+    assert np.all(mask[22:122, 70:110] == pytest.approx(0.9))  # x 60+10 .. 120-10, y 12+10 .. 132-10
+    assert mask[:, :70].max() == 0 and mask[:, 110:].max() == 0 and mask[:22].max() == 0 and mask[122:].max() == 0
+
+
+def test_people_detector_finds_nobody_in_a_test_card():
+    from roicodec.roi.people import detect_people_hog
+
+    assert detect_people_hog(np.asarray(synthetic_image(200, 160))) == []

@@ -7,7 +7,7 @@ from roicodec.levels import LevelRange
 from roicodec.model import ModelConfig
 from roicodec.train.data import random_quality_maps
 from roicodec.train.loop import TrainConfig, train
-from roicodec.weights import load_model, read_metadata
+from roicodec.weights import read_metadata, read_model
 
 from .conftest import synthetic_image
 
@@ -32,7 +32,7 @@ def test_train_resume_and_export(tmp_path):
     final = train(cfg, small)  # resumes from the checkpoint at step 2
     meta = read_metadata(final)
     assert meta["meta"]["training_steps"] == 3 and meta["config"]["m"] == 144
-    model = load_model(final)
+    model = read_model(final)
     x = torch.rand(1, 3, 64, 64)
     with torch.inference_mode():
         code = model.compress_latent(model.analyse(x), torch.full((1, 1, 4, 4), 3.0))
@@ -130,15 +130,15 @@ def test_export_rebuilds_the_hyper_latent_tables(tmp_path):
     from roicodec.weights import export_weights
 
     model = load_model_small()
-    model.entropy_bottleneck.update(force=True)
-    stale = model.entropy_bottleneck._quantized_cdf.clone()
+    model.latent_codec.entropy_bottleneck.update(force=True)
+    stale = model.latent_codec.entropy_bottleneck._quantized_cdf.clone()
     with torch.no_grad():  # what training does to the factorised prior
-        for p in model.entropy_bottleneck.parameters():
+        for p in model.latent_codec.entropy_bottleneck.parameters():
             p.add_(0.3 * torch.randn_like(p))
     export_weights(model, tmp_path / "w.safetensors", {"training_steps": 1})
-    shipped = load_model(tmp_path / "w.safetensors").entropy_bottleneck._quantized_cdf
-    model.entropy_bottleneck.update(force=True)
-    assert torch.equal(shipped, model.entropy_bottleneck._quantized_cdf)
+    shipped = read_model(tmp_path / "w.safetensors").latent_codec.entropy_bottleneck._quantized_cdf
+    model.latent_codec.entropy_bottleneck.update(force=True)
+    assert torch.equal(shipped, model.latent_codec.entropy_bottleneck._quantized_cdf)
     assert shipped.shape != stale.shape or not torch.equal(shipped, stale)
 
 

@@ -2,7 +2,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from roicodec.weights import RoiCodecWeights, WeightsError, compute_model_id, load_model, read_metadata
+from roicodec.errors import WeightsError
+from roicodec.models import RoiCodecWeights
+from roicodec.weights import compute_model_id, read_metadata, read_model, to_module_names, to_stored_names
 
 
 def test_shipped_weights_describe_themselves():
@@ -22,6 +24,23 @@ def test_model_id_covers_every_tensor():
     assert compute_model_id(state) != base
 
 
+def test_stored_names_are_flat_and_the_id_does_not_depend_on_the_module_tree(model):
+    """Files name their model by id; the id hashes the stored names, so nesting modules never changes it."""
+    stored = load_file(str(RoiCodecWeights.DEFAULT.value.path))
+    assert any(k.startswith("h_a.") for k in stored) and not any(k.startswith("latent_codec.") for k in stored)
+    nested = model.state_dict()
+    assert any(k.startswith("latent_codec.context.") for k in nested)
+    assert to_module_names(stored).keys() == nested.keys()
+    assert to_stored_names(nested).keys() == stored.keys()
+    assert compute_model_id(nested) == compute_model_id(stored) == model.model_id
+
+
+def test_a_loaded_model_carries_its_id_and_metadata(model):
+    info = read_metadata(RoiCodecWeights.DEFAULT.value.path)
+    assert model.model_id.hex() == info["model_id"]
+    assert model.meta == info["meta"] and model.meta["rate_curve_bpp"]
+
+
 def test_tampered_weights_are_refused(tmp_path):
     src = RoiCodecWeights.DEFAULT.value.path
     from safetensors import safe_open
@@ -34,16 +53,16 @@ def test_tampered_weights_are_refused(tmp_path):
     bad = tmp_path / "bad.safetensors"
     save_file(state, str(bad), metadata=md)
     with pytest.raises(WeightsError, match="model id"):
-        load_model(bad)
+        read_model(bad)
 
 
 def test_missing_or_foreign_weights(tmp_path):
     with pytest.raises(WeightsError):
-        load_model(tmp_path / "none.safetensors")
+        read_model(tmp_path / "none.safetensors")
     p = tmp_path / "x.safetensors"
     save_file({"w": torch.zeros(1)}, str(p))
     with pytest.raises(WeightsError):
-        load_model(p)
+        read_model(p)
 
 
 def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):

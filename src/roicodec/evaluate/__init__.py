@@ -1,1 +1,1 @@
-"""Measuring roicodec against other codecs: metrics and classical baselines."""
+"""Measuring roicodec against other codecs: metrics, classical baselines, and the ROI examples the benchmarks score on."""

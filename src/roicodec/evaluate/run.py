@@ -113,7 +113,7 @@ def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | 
             t0 = time.perf_counter()
             res = roicodec.compress_detailed(im, bpp=target, model=model, scale=scale, effort=effort)
             t1 = time.perf_counter()
-            dec = np.asarray(roicodec.decompress(res.data, model).convert("RGB"))
+            dec = np.asarray(roicodec.decompress(res.data, model=model).convert("RGB"))
             dec_t.append(time.perf_counter() - t1)
             enc_t.append(t1 - t0)
             scales.append(res.scale / 8)

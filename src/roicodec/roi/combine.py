@@ -9,7 +9,8 @@ text line 12 px high keeps only part of its weight after a sigma-8 blur and a 16
 So every block keeps at least the largest importance of any pixel in it ("cover"), and the
 smoothing only adds a soft halo outside. On 4 Penn-Fudan images at 0.2 bpp, strength 5,
 this raised the person PSNR from 29.2 to 30.0 dB at the same file size
-(docs/design-decisions.md item 11, benchmarks/roi_block_rule.py).
+(docs/design-decisions.md item 11; the study script is in commit 16f2d6d:
+`git show 16f2d6d:benchmarks/roi_block_rule.py`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ SMOOTHING_SIGMA = 8.0
 def block_importance(importance: np.ndarray, sigma: float = SMOOTHING_SIGMA, cover: bool = True) -> np.ndarray:
     """(H, W) float [0,1] -> uint8 (h_blocks, w_blocks) in 0..16 over the padded image.
 
-    cover=False is DESIGN's original rule (smoothed block mean only), kept for
-    benchmarks/roi_block_rule.py.
+    cover=False is DESIGN's original rule (smoothed block mean only), kept so that the study
+    comparing the two (`git show 16f2d6d:benchmarks/roi_block_rule.py`) still runs.
     """
     h, w = importance.shape
     hb, wb = latent_shape(h, w)

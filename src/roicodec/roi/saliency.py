@@ -8,7 +8,8 @@ colour-neighbourhood runs along the border is background. Object contrast is the
 background probability and the map is smoothed over the superpixel graph. On the ground-truth masks
 of ../shared/data/roi it lifts the AUC to 0.79 on COCO and 0.82 on pedestrians (fine-grained: 0.80),
 and loses a little on receipts (0.83 against 0.86), where the text source does the work
-(`benchmarks/saliency_compare.py`, docs/design-decisions.md item 17).
+(docs/saliency_compare.md, docs/design-decisions.md item 17; the study script is
+`git show 16f2d6d:benchmarks/saliency_compare.py`).
 
 Written here because no maintained package on PyPI implements it; OpenCV gives the SLIC superpixels
 and SciPy the graph distances. About 0.12 s per picture on this machine: the work is done at 400 px at most.

@@ -1,6 +1,6 @@
 """Write measured Kodak figures into the shipped weights' metadata (tensors, hence the model id, unchanged).
 
-    python benchmarks/annotate_weights.py --bench docs/kodak_bench.json --rd docs/eval_kodak/roicodec.json \
+    python tools/annotate_weights.py --bench docs/kodak_bench.json --rd docs/eval_kodak/roicodec.json \
         --rate-curve ../shared/data/kodak
 
 --rate-curve measures the model's bpp at every integer level (geometric mean over the
@@ -21,12 +21,13 @@ from tqdm import tqdm
 
 import roicodec
 from roicodec.images import prepare
-from roicodec.weights import RoiCodecWeights, compute_model_id, load_model, read_metadata, write_weights_file
+from roicodec.models import RoiCodecWeights
+from roicodec.weights import FORMAT, compute_model_id, read_metadata, read_model, write_weights_file
 
 
 def measure_rate_curve(folder: str) -> tuple[list[float], float]:
     """Geometric-mean bpp at each integer level from the model's lowest to its highest."""
-    model = load_model()
+    model = read_model(RoiCodecWeights.DEFAULT.value.path)
     first = math.ceil(model.config.min_level)
     levels = list(range(first, model.config.levels))
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
@@ -70,7 +71,7 @@ def main() -> None:
     state = load_file(str(path))
     if compute_model_id(state).hex() != info["model_id"]:
         raise SystemExit("weights file is inconsistent: its tensors do not match its model id")
-    md = {"format": "roicodec-weights-1", "model_id": info["model_id"], "config": json.dumps(info["config"]),
+    md = {"format": FORMAT, "model_id": info["model_id"], "config": json.dumps(info["config"]),
           "meta": json.dumps(meta, sort_keys=True)}
     write_weights_file(state, path, md)
     print(f"{path}: model {info['model_id']}, metadata updated")

@@ -5,11 +5,11 @@
 # or two to start, and one command runs at most 10 minutes. So the whole run is one call: the minutes
 # of training given as the first argument (default 8), plus about a minute of start-up and export.
 #
-# 1. Here, once per machine:  python benchmarks/pack_device_data.py --data ../shared/data/train
+# 1. Here, once per machine:  python tools/pack_device_data.py --data ../shared/data/train
 #    (training views in .devdata/, the cp312 wheels the device lacks in .whl/; both ignored by git)
-# 2. The device tool:  run(command="bash benchmarks/device_train.sh 8", carry=[".devdata", ".whl"], timeout_s=600)
+# 2. The device tool:  run(command="bash tools/device_train.sh 8", carry=[".devdata", ".whl"], timeout_s=600)
 # 3. Here, with the files_at folder the reply names:
-#      bash benchmarks/device_train.sh --join <files_at> runs/gpu
+#      bash tools/device_train.sh --join <files_at> runs/gpu
 #    joins the weights into runs/gpu/final.safetensors (and checks them); then score them against the shipped
 #    ones with benchmarks/compare_weights.py and the release benchmarks (docs/results.md).
 #
@@ -24,14 +24,14 @@ if [ "${1:-}" = "--join" ]; then
   cat "$src"/final.safetensors.part* > "$run/final.safetensors.tmp"
   mv "$run/final.safetensors.tmp" "$run/final.safetensors"
   [ -f "$src/train.log" ] && cp "$src/train.log" "$run/train.log"
-  PYTHONPATH=src python3 -c "import sys; from roicodec.weights import load_model; m = load_model(sys.argv[1]); print(sys.argv[1], 'loads:', m.config)" "$run/final.safetensors"
+  PYTHONPATH=src python3 -c "import sys; from roicodec import load_model; m = load_model(sys.argv[1]); print(sys.argv[1], 'loads:', m.config)" "$run/final.safetensors"
   exit 0
 fi
 
 minutes=${1:-8}
 : "${OUT:?run this through the device tool, which sets OUT (or set OUT to a folder to try it here)}"
 data=${DATA:-.devdata/train}
-[ -d "$data" ] || { echo "no $data: run benchmarks/pack_device_data.py here and carry .devdata" >&2; exit 1; }
+[ -d "$data" ] || { echo "no $data: run tools/pack_device_data.py here and carry .devdata" >&2; exit 1; }
 if ! python3 -c "import compressai" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site

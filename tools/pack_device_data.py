@@ -1,13 +1,13 @@
 """Pack training crops and the wheels a lent GPU lacks into ignored folders that the device tool carries.
 
-    python benchmarks/pack_device_data.py --data ../shared/data/train
+    python tools/pack_device_data.py --data ../shared/data/train
 
 Why: a device command sees the repository and the paths named in `carry`, 64 MiB in all, and not
 ../shared. The shipped weights alone take 48 MB of that, so the training photos travel as one random
 288² view of as many images as fit in what is left (WebP quality 80, about 13 KB each: 850 of the 1410), in a shuffled
 order so that a smaller budget still draws from every source folder. The device has Python 3.12 with
 its own torch and numpy 2 but no compressai or pytorch-msssim: their cp312 wheels go to `.whl/`.
-`benchmarks/device_train.sh` documents the run that uses both. Nothing here is committed
+`tools/device_train.sh` documents the run that uses both. Nothing here is committed
 (`.devdata/` and `.whl/` are in .gitignore).
 """
 

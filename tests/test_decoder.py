@@ -1,0 +1,130 @@
+"""The decoder: files of every earlier release decode the same, limits, damaged and foreign files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import roicodec
+from roicodec import bitstream, decoder
+from roicodec.images import prepare, to_image, to_padded_tensor
+from roicodec.roi import quality_map
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RELEASES = sorted(p for p in FIXTURES.iterdir() if (p / "manifest.json").exists())
+CASES = [(release, name) for release in RELEASES for name in json.loads((release / "manifest.json").read_text())]
+
+
+@pytest.mark.parametrize("release,name", CASES, ids=[f"{r.name}/{n}" for r, n in CASES])
+def test_files_of_earlier_releases_decode_bit_for_bit(model, release, name):
+    expected = json.loads((release / "manifest.json").read_text())[name]
+    data = (release / f"{name}.rcz").read_bytes()
+    f = decoder.parse(data, model)
+    with torch.inference_mode():
+        latent = decoder.decode_latent(f, model)
+    # the entropy-decoded latent is exact integer arithmetic: the same on every machine
+    assert hashlib.sha256(latent.numpy().tobytes()).hexdigest() == expected["latent_sha256"]
+    image = roicodec.decompress(data)  # the registry picks the model the file names
+    assert (image.mode, list(image.size)) == (expected["mode"], expected["size"])
+    assert np.array_equal(np.asarray(image), np.asarray(Image.open(release / f"{name}.png")))
+
+
+def test_decode_equals_model_reconstruction_exactly(model, card):
+    data = roicodec.compress(card, quality=3.25, model=model)
+    decoded = roicodec.decompress(data, model=model)
+    # the encoder's own quantised latent, reconstructed by the model directly
+    f = decoder.parse(data, model)
+    with torch.inference_mode():
+        y = model.analyse(to_padded_tensor(prepare(card).rgb))
+        q = quality_map(f.base_level, 0.0, None, f.latent_shape, model.config.level_range)
+        code = model.compress_latent(y, q)
+        ref = to_image(model.synthesise(code.y_hat_int, q), card.size[0], card.size[1], "RGB")
+        assert torch.equal(model.decompress_latent(code.z_string, code.y_strings, code.latent_shape), code.y_hat_int)
+    assert np.array_equal(np.asarray(decoded), np.asarray(ref))
+
+
+def test_decode_is_identical_across_thread_counts(model, card):
+    data = roicodec.compress(card, quality=4, model=model)
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = np.asarray(roicodec.decompress(data, model=model))
+        torch.set_num_threads(2)
+        b = np.asarray(roicodec.decompress(data, model=model))
+    finally:
+        torch.set_num_threads(n)
+    assert np.array_equal(a, b)
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_file_from_other_weights_is_refused(model, card):
+    data = bytearray(roicodec.compress(card, quality=3, model=model))
+    data[5] ^= 0xFF  # model id
+    data = _with_crc(bytes(data[:-4]))
+    with pytest.raises(roicodec.ModelMismatchError, match="but the loaded model is"):
+        roicodec.decompress(data, model=model)
+    with pytest.raises(roicodec.ModelMismatchError, match="which is not installed"):
+        roicodec.decompress(data)  # no installed model has that id
+
+
+def test_inspect_reports_size_and_levels(model, card):
+    data = roicodec.compress(card, quality=2.5, model=model)
+    info = roicodec.inspect(data, model=model)
+    assert info["bytes"] == len(data)
+    assert info["bpp"] == pytest.approx(8 * len(data) / (card.size[0] * card.size[1]))
+    assert info["level_min"] == info["level_max"] == 2.5
+    assert info["model_matches"] is True
+    assert "model_matches" not in roicodec.inspect(data)  # without a model: the header alone
+
+
+def _claiming(data: bytes, model, width: int, height: int) -> bytes:
+    """A valid-CRC file whose header claims another picture size (payloads kept)."""
+    f = decoder.parse(data, model)
+    f.width, f.height = width, height
+    return bitstream.pack(f, model.config.level_range)
+
+
+def test_crafted_huge_picture_is_refused_before_decoding(model, card):
+    data = _claiming(roicodec.compress(card, quality=0, model=model), model, 16384, 16384)
+    assert len(data) < 20_000  # a few KB that would otherwise ask for ~80 GB
+    t0 = time.perf_counter()
+    with pytest.raises(roicodec.DecodeLimitError, match=r"16384x16384 file needs 268,435,456 pixels.*GiB.*over the limit of 50,000,000.*--max-pixels"):
+        roicodec.decompress(data, model=model)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_decode_limit_counts_the_coded_size(model, card):
+    w, h = card.size
+    plain = roicodec.compress(card, quality=1, model=model)
+    scaled = roicodec.compress(card, quality=1, model=model, scale=2)
+    assert roicodec.decompress(plain, model=model, max_pixels=w * h).size == (w, h)  # exactly at the limit: fine
+    with pytest.raises(roicodec.DecodeLimitError):
+        roicodec.decompress(plain, model=model, max_pixels=w * h - 1)
+    with pytest.raises(roicodec.DecodeLimitError):  # the decoder synthesises 4x the pixels
+        roicodec.decompress(scaled, model=model, max_pixels=2 * w * h)
+    assert roicodec.decompress(scaled, model=model, max_pixels=None).size == (w, h)
+
+
+def test_a_damaged_payload_is_a_bitstream_error(model, card):
+    data = bytearray(roicodec.compress(card, quality=4, model=model))
+    f = decoder.parse(bytes(data), model)
+    f.y_payloads = [p[: len(p) // 3] for p in f.y_payloads]  # truncated streams, valid header and CRC
+    damaged = bitstream.pack(f, model.config.level_range)
+    try:
+        image = roicodec.decompress(damaged, model=model)
+    except roicodec.BitstreamError as exc:
+        assert "corrupt file" in str(exc)
+    else:  # rANS may read a truncated stream as zeros: then it is a picture of the right size
+        assert image.size == card.size

@@ -1,0 +1,37 @@
+"""Reading pictures: alpha, palettes, 16-bit, EXIF orientation, grayscale."""
+
+import numpy as np
+from PIL import Image
+
+import roicodec
+from roicodec.images import prepare
+
+
+def test_alpha_is_composited_onto_white(model):
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))  # fully transparent black
+    prepared = prepare(rgba)
+    assert any("alpha" in n for n in prepared.notes)
+    assert prepared.rgb.min() == 255
+
+
+def test_palette_and_16bit_inputs(model, card):
+    pal = card.convert("P", palette=Image.Palette.ADAPTIVE)
+    assert prepare(pal).mode == "RGB"
+    a16 = (np.asarray(card.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    im16 = Image.fromarray(a16)
+    assert im16.mode.startswith("I;16")
+    p = prepare(im16)
+    assert p.mode == "L" and any("16-bit" in n for n in p.notes)
+    assert np.abs(p.rgb[..., 0].astype(int) - np.asarray(card.convert("L"), dtype=int)).max() <= 1
+    out = roicodec.decompress(roicodec.compress(im16, quality=3, model=model), model=model)
+    assert out.mode == "L" and out.size == card.size
+
+
+def test_exif_orientation_is_applied(tmp_path, card):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    path = tmp_path / "rot.jpg"
+    card.save(path, exif=exif.tobytes(), quality=95)
+    p = prepare(path)
+    assert p.size == (card.size[1], card.size[0])
+    assert "EXIF orientation applied" in p.notes

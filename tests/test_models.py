@@ -1,0 +1,48 @@
+"""The model registry: entries, names, paths, and the model a file names."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import roicodec
+from roicodec.models import RoiCodecWeights, load_model, model_for_id, weights_path
+from roicodec.weights import read_metadata
+
+
+def test_load_model_takes_an_entry_a_name_or_a_path(model):
+    path = RoiCodecWeights.DEFAULT.value.path
+    assert roicodec.load_model(RoiCodecWeights.DEFAULT) is model  # loaded once per process
+    assert load_model(RoiCodecWeights.FIDELITY_V1) is model
+    assert load_model("fidelity-v1") is model and load_model("FIDELITY_V1") is model and load_model("default") is model
+    assert load_model(path) is model and load_model(str(path)) is model
+
+
+def test_an_entry_reads_its_facts_from_its_file():
+    entry = RoiCodecWeights.FIDELITY_V1
+    info = read_metadata(entry.value.path)
+    assert entry.value.model_id.hex() == info["model_id"]
+    assert entry.value.meta["meta"]["architecture"] == info["meta"]["architecture"]
+    assert entry.label == "fidelity-v1" and RoiCodecWeights.named("Fidelity-V1") is entry
+    assert RoiCodecWeights.named("nonexistent") is None
+
+
+def test_an_unknown_name_lists_the_shipped_models():
+    with pytest.raises(roicodec.WeightsError, match="no model or weights file 'fidelity-v9'.*fidelity-v1"):
+        weights_path("fidelity-v9")
+
+
+def test_a_copy_of_the_weights_loads_as_its_own_model(tmp_path, model):
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(RoiCodecWeights.DEFAULT.value.path, copy)
+    other = load_model(copy)
+    assert other is not model and other.model_id == model.model_id
+
+
+def test_the_decoder_picks_the_model_a_file_names(model, card):
+    data = roicodec.compress(card, quality=2, model=model)
+    assert model_for_id(model.model_id) is model
+    assert roicodec.decompress(data).size == card.size  # no model given
+    with pytest.raises(roicodec.ModelMismatchError, match="0123456789abcdef, which is not installed"):
+        model_for_id(bytes.fromhex("0123456789abcdef"))
