@@ -49,7 +49,7 @@ def test_eval_writes_json_table_and_plots(tmp_path, monkeypatch):
         raise run.CodecUnavailable("ffmpeg is not installed")
 
     monkeypatch.setitem(run.CODECS, "hevc", run.CODECS["hevc"].__class__("hevc", unavailable, None, 0, 51))
-    report = run.evaluate(str(imgs), ["roicodec", "jpeg", "hevc"], str(tmp_path / "out"), rates=[0.5, 1.0, 1.5])
+    report = run.evaluate(str(imgs), codecs=["roicodec", "jpeg", "hevc"], out_dir=str(tmp_path / "out"), rates=[0.5, 1.0, 1.5])
     assert "skipped: ffmpeg is not installed" in report
     r = json.loads((tmp_path / "out" / "roicodec.json").read_text())
     assert len(r["results"]["bpp"]) == 3 and all(b <= t * 1.0001 for b, t in zip(r["results"]["bpp"], [0.5, 1.0, 1.5]))
@@ -64,13 +64,13 @@ def test_reuse_keeps_a_classical_curve_only_for_the_same_images_and_sweep(tmp_pa
         synthetic_image(176, 168, seed=i).save(imgs / f"{i}.png")
     monkeypatch.setattr(run, "SWEEPS", {**run.SWEEPS, "jpeg": [20, 80]})
     out = tmp_path / "out"
-    run.evaluate(str(imgs), ["jpeg"], str(out))
+    run.evaluate(str(imgs), codecs=["jpeg"], out_dir=str(out))
     first = json.loads((out / "jpeg.json").read_text())
     assert first["images"] == ["0.png", "1.png"]
     marked = {**first, "description": "from before"}
     (out / "jpeg.json").write_text(json.dumps(marked))
-    run.evaluate(str(imgs), ["jpeg"], str(out), reuse=True)
+    run.evaluate(str(imgs), codecs=["jpeg"], out_dir=str(out), reuse=True)
     assert json.loads((out / "jpeg.json").read_text())["description"] == "from before"
-    run.evaluate(str(imgs), ["jpeg"], str(out), limit=1, reuse=True)  # other images: measured again
+    run.evaluate(str(imgs), codecs=["jpeg"], out_dir=str(out), limit=1, reuse=True)  # other images: measured again
     again = json.loads((out / "jpeg.json").read_text())
     assert again["description"] != "from before" and again["images"] == ["0.png"]

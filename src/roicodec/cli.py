@@ -189,8 +189,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate.run import evaluate
 
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    print(evaluate(args.images, codecs, args.out, args.limit, reference=args.reference, reuse=args.reuse, scale=args.scale,
-                   effort=args.effort))
+    print(evaluate(args.images, codecs=codecs, out_dir=args.out, limit=args.limit, reference=args.reference,
+                   reuse=args.reuse, scale=args.scale, effort=args.effort))
     return 0
 
 

@@ -42,7 +42,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(_ms_ssim(ta, tb, data_range=255.0))
 
 
-def evaluate(images_dir: str, codecs: list[str], out_dir: str, limit: int | None = None,
+def evaluate(images_dir: str, *, codecs: list[str], out_dir: str, limit: int | None = None,
              rates: list[float] | None = None, reference: str | None = None, reuse: bool = False,
              scale: float | str = 1, effort: int = 0) -> str:
     """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
