@@ -1,8 +1,8 @@
 """Analysis / synthesis (x16) and hyper transforms, built from CompressAI's layers.
 
-Residual GDN blocks with Cheng et al.'s attention blocks, as DESIGN asks, kept lean
-(one residual block per scale, half the channels at full-resolution stages) so that the whole codec decodes a Kodak image in
-about a second on two CPU cores.
+Residual GDN blocks with Cheng et al.'s attention blocks, as DESIGN asks, kept lean (one residual
+block per scale, half the channels at full-resolution stages) so that decoding stays fast on an
+ordinary CPU (docs/results.md has the timings).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ and loses a little on receipts (0.83 against 0.86), where the text source does t
 `git show 16f2d6d:benchmarks/saliency_compare.py`).
 
 Written here because no maintained package on PyPI implements it; OpenCV gives the SLIC superpixels
-and SciPy the graph distances. About 0.12 s per picture on this machine: the work is done at 400 px at most.
+and SciPy the graph distances. The work is done at 400 px at most, so its time does not grow with the picture.
 """
 
 from __future__ import annotations
