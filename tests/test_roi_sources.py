@@ -139,23 +139,38 @@ def test_auto_combines_by_maximum_and_reports():
     assert imp[truth].mean() > imp[~truth].mean()
 
 
+def test_faces_use_the_packaged_yunet_offline_with_an_empty_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROICODEC_HOME", str(tmp_path))
+    monkeypatch.setenv("ROICODEC_OFFLINE", "1")
+    from roicodec.roi import faces
+
+    assert faces.yunet_path() == faces.PACKAGED_YUNET
+    assert (faces.PACKAGED_YUNET.parent / "LICENSE").read_text().count("Apache License") >= 1
+    _, report = build_importance(np.asarray(synthetic_image(160, 120)), RoiSpec(auto=True))
+    assert report["faces"]["detector"] == "yunet"
+    assert list(tmp_path.iterdir()) == []  # nothing fetched or written to the cache
+
+
 def test_face_fallback_runs_without_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("ROICODEC_HOME", str(tmp_path))
     monkeypatch.setenv("ROICODEC_OFFLINE", "1")
-    from roicodec.roi.faces import detect_faces
+    from roicodec.roi import faces
 
-    faces, detector = detect_faces(np.asarray(synthetic_image(160, 120)))
-    assert detector == "haar" and faces == []
+    monkeypatch.setattr(faces, "PACKAGED_YUNET", tmp_path / "missing.onnx")
+    found, detector = faces.detect_faces(np.asarray(synthetic_image(160, 120)))
+    assert detector == "haar" and found == []
 
 
 @pytest.mark.skipif(not (SHARED / "weights/yunet").exists() or not (SHARED / "data/roi/pedestrians").exists(),
                     reason="needs ../shared weights and data")
-def test_yunet_from_cache_finds_faces(monkeypatch, tmp_path):
+def test_yunet_from_the_cache_finds_faces(monkeypatch, tmp_path):
     shutil.copy(SHARED / "weights/yunet/face_detection_yunet_2023mar.onnx", tmp_path)
     monkeypatch.setenv("ROICODEC_HOME", str(tmp_path))
     monkeypatch.setenv("ROICODEC_OFFLINE", "1")
+    from roicodec.roi import faces
     from roicodec.roi.faces import detect_faces
 
+    monkeypatch.setattr(faces, "PACKAGED_YUNET", tmp_path / "missing.onnx")  # the cache path, not the package
     hits = 0
     for p in sorted((SHARED / "data/roi/pedestrians/images").glob("*"))[:5]:
         faces, detector = detect_faces(np.asarray(Image.open(p).convert("RGB")))

@@ -45,3 +45,6 @@ __all__ = [
     "inspect",
     "load_model",
 ]
+
+# Registers .rcz with Pillow (Image.open, Image.save). Must stay cheap to import: PIL and numpy, no torch.
+from . import pillow_plugin as _pillow_plugin  # noqa: E402,F401

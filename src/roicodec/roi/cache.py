@@ -36,7 +36,7 @@ def cache_dir() -> Path:
     return Path(base) / "roicodec"
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -48,7 +48,7 @@ def fetch(remote: RemoteFile, allow_download: bool = True) -> Path:
     """Path of a verified copy in the cache, downloading it once if allowed."""
     path = cache_dir() / remote.name
     if path.exists():
-        if _sha256(path) == remote.sha256:
+        if sha256_of(path) == remote.sha256:
             return path
         raise SourceUnavailable(f"{path} does not match the expected SHA-256; delete it to re-download")
     if not allow_download or os.environ.get("ROICODEC_OFFLINE"):
@@ -62,7 +62,7 @@ def fetch(remote: RemoteFile, allow_download: bool = True) -> Path:
     try:
         with urllib.request.urlopen(remote.url, timeout=30) as r, open(tmp, "wb") as out:
             out.write(r.read())
-        if _sha256(Path(tmp)) != remote.sha256:
+        if sha256_of(Path(tmp)) != remote.sha256:
             raise SourceUnavailable(f"downloaded {remote.name} has the wrong SHA-256")
         os.replace(tmp, path)
     except (OSError, http.client.HTTPException) as exc:  # IncompleteRead is not an OSError

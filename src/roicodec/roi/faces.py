@@ -1,17 +1,27 @@
-"""Faces: OpenCV's YuNet detector, with the Haar cascade shipped in opencv-python as fallback."""
+"""Faces: OpenCV's YuNet detector, with the Haar cascade shipped in opencv-python as fallback.
+
+YuNet ships inside the package (data/yunet, Apache-2.0, LICENSE and SOURCES.txt beside it), so a
+fresh offline install finds faces; the cache and the official URL stay as the way to it when the
+packaged copy is missing or damaged.
+"""
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .cache import RemoteFile, SourceUnavailable, fetch
+from .cache import RemoteFile, SourceUnavailable, fetch, sha256_of
 
 YUNET = RemoteFile(
     "face_detection_yunet_2023mar.onnx",
     "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
     "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
 )
+#: The copy inside the package, looked at first.
+PACKAGED_YUNET = Path(__file__).parent / "data" / "yunet" / YUNET.name
 #: YuNet is run on an image whose long side is at most this.
 MAX_SIDE = 960
 
@@ -19,9 +29,19 @@ MAX_SIDE = 960
 def detect_faces(rgb: np.ndarray, allow_download: bool = True) -> tuple[list[tuple[float, float, float, float, float]], str]:
     """Faces as (x, y, w, h, score) in pixels, and the detector that found them."""
     try:
-        return _yunet(rgb, fetch(YUNET, allow_download)), "yunet"
+        return _yunet(rgb, yunet_path(allow_download)), "yunet"
     except SourceUnavailable:
         return _haar(rgb), "haar"
+
+
+def yunet_path(allow_download: bool = True) -> Path:
+    """The packaged YuNet when it is there and intact, else the cache (downloading once if allowed)."""
+    return PACKAGED_YUNET if _intact(PACKAGED_YUNET) else fetch(YUNET, allow_download)
+
+
+@functools.lru_cache(maxsize=4)
+def _intact(path: Path) -> bool:
+    return path.is_file() and sha256_of(path) == YUNET.sha256
 
 
 def _yunet(rgb: np.ndarray, model_path) -> list:
