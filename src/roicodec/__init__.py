@@ -5,13 +5,15 @@
     image = roicodec.decompress(data)
 """
 
+import importlib as _importlib
 import warnings as _warnings
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-# CompressAI 1.2.8 decorates functions with torch.jit.script, which torch 2.14 flags as
-# deprecated at import time; the warning is about CompressAI, not about anything users do.
+# torch_geometric, which a full `import compressai` reaches through compressai.datasets, decorates
+# classes with torch.jit.script, which torch 2.14 flags as deprecated at import time. roicodec no
+# longer imports it (model/_compressai.py), but compressai imported in full in the same process does.
 _warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
-from .api import CompressResult, compress, compress_detailed, decompress, inspect, load_model
 from .errors import (
     BitstreamError,
     BudgetError,
@@ -23,9 +25,36 @@ from .errors import (
     RoiError,
     WeightsError,
 )
-from .models import RoiCodecWeights
 
 __version__ = "0.1.0"
+
+# The names that need torch load on first use (PEP 562), so that `import roicodec` and
+# `roicodec --version` do not import torch (issue 25, docs/cold_start.md).
+_LAZY = {
+    "CompressResult": "api",
+    "compress": "api",
+    "compress_detailed": "api",
+    "decompress": "api",
+    "inspect": "api",
+    "load_model": "api",
+    "RoiCodecWeights": "models",
+}
+
+if _TYPE_CHECKING:
+    from .api import CompressResult, compress, compress_detailed, decompress, inspect, load_model
+    from .models import RoiCodecWeights
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = [
     "BitstreamError",

@@ -29,11 +29,15 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import BitstreamError
 from .levels import LevelRange
+
+if TYPE_CHECKING:
+    import numpy as np
+# numpy is imported where a map is written or read, not here: `import roicodec` (the Pillow plugin)
+# and `roicodec --version` import this module, and numpy alone would be most of their start (issue 25).
 
 MAGIC = b"\x89RCZ"
 VERSION = 1
@@ -175,6 +179,8 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
     if f.importance is None:
         out += _varint(0)
     else:
+        import numpy as np
+
         imp = np.ascontiguousarray(f.importance, dtype=np.uint8)
         if imp.shape != f.latent_shape or imp.max(initial=0) > IMPORTANCE_STEPS:
             raise ValueError("importance map has the wrong shape or range")
@@ -235,6 +241,8 @@ def unpack(data: bytes, level_range: LevelRange, groups: int) -> RczFile:
             raise BitstreamError("corrupt file: importance map does not decompress") from None
         if len(raw) != shape[0] * shape[1] or not d.eof or d.unconsumed_tail:
             raise BitstreamError("corrupt file: importance map has the wrong size")
+        import numpy as np
+
         importance = np.frombuffer(raw, np.uint8).reshape(shape).copy()
         if importance.max(initial=0) > IMPORTANCE_STEPS:
             raise BitstreamError("corrupt file: importance value out of range")

@@ -15,8 +15,9 @@ from pathlib import Path
 from . import __version__
 from .atomic import atomic_write, atomic_write_bytes
 from .bitstream import MAX_DECODE_PIXELS
-from .levels import DEFAULT_ROI_STRENGTH
-from .model.refine import EFFORT_STEPS
+# Only torch-free modules at import: `roicodec --version` and `--help` must not import torch
+# (issue 25); each command imports what it needs.
+from .levels import DEFAULT_ROI_STRENGTH, EFFORT_STEPS
 
 
 def _non_negative_int(text: str) -> int:

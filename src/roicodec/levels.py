@@ -16,6 +16,10 @@ from dataclasses import dataclass
 # measured at 7, which pays for the region with a much coarser background.
 DEFAULT_ROI_STRENGTH = 2.0
 
+#: Adam steps of encode-time latent refinement (model/refine.py) per effort level: 0 is the one-pass
+#: encoder; each step costs about one synthesis forward and backward. Here, torch-free, for the CLI.
+EFFORT_STEPS = (0, 8, 20, 50)
+
 
 @dataclass(frozen=True)
 class LevelRange:

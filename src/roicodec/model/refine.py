@@ -23,11 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..hardware import cpu_has_native_bf16
+from ..levels import EFFORT_STEPS  # defined there so the CLI's parser needs no torch
 from .codec import LATENT_STRIDE, RoiCodecModel
 
-#: Adam steps per effort level: 0 is the one-pass encoder; each step costs about one synthesis
-#: forward and backward.
-EFFORT_STEPS = (0, 8, 20, 50)
 #: Backpropagating through the synthesis holds its activations (about 1 KB per coded pixel: +410 MiB
 #: on a Kodak image), so refinement is skipped, with a note, above this many coded pixels.
 MAX_REFINE_PIXELS = 4_000_000
