@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import roicodec
-from roicodec.models import RoiCodecWeights, load_model, model_for_id, weights_path
+from roicodec.models import RoiCodecWeights, load_model, model_for_id, model_for_rate, shipped, weights_path
 from roicodec.weights import read_metadata
 
 
@@ -46,3 +46,20 @@ def test_the_decoder_picks_the_model_a_file_names(model, card):
     assert roicodec.decompress(data).size == card.size  # no model given
     with pytest.raises(roicodec.ModelMismatchError, match="0123456789abcdef, which is not installed"):
         model_for_id(bytes.fromhex("0123456789abcdef"))
+
+
+def test_the_encoder_picks_the_model_for_the_rate(card):
+    """Without a model, a budget at or above an entry's use_from_bpp is coded by that entry (the one with the
+    highest such start), a quality level and lower rates by the default model."""
+    starts = {e: e.value.meta["meta"].get("use_from_bpp") for e in shipped()}
+    default_id = RoiCodecWeights.DEFAULT.value.model_id
+    assert roicodec.inspect(roicodec.compress(card, quality=3))["model_id"] == default_id.hex()
+    assert roicodec.inspect(roicodec.compress(card, bpp=0.1))["model_id"] == default_id.hex()
+    for entry, start in starts.items():
+        if start is None:
+            continue
+        assert model_for_rate(start).model_id == entry.value.model_id
+        assert model_for_rate(start * 0.99).model_id != entry.value.model_id
+        data = roicodec.compress(card, bpp=start * 1.2)
+        assert roicodec.inspect(data)["model_id"] == entry.value.model_id.hex()
+        assert roicodec.decompress(data).size == card.size  # decoded by the model the file names

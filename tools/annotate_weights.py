@@ -1,7 +1,8 @@
-"""Write measured Kodak figures into the shipped weights' metadata (tensors, hence the model id, unchanged).
+"""Write measured figures into a shipped model's metadata (tensors, hence the model id, unchanged).
 
     python tools/annotate_weights.py --bench docs/kodak_bench.json --rd docs/eval_kodak/roicodec.json \
         --rate-curve ../shared/data/kodak
+    python tools/annotate_weights.py --weights highrate-v1 --rate-curve DIR --use-from-bpp 0.5
 
 --rate-curve measures the model's bpp at every integer level (geometric mean over the
 images, real encodes) and stores it as ``rate_curve_bpp``: the rate control starts its
@@ -21,13 +22,13 @@ from tqdm import tqdm
 
 import roicodec
 from roicodec.images import prepare
-from roicodec.models import RoiCodecWeights
+from roicodec.models import weights_path
 from roicodec.weights import FORMAT, compute_model_id, read_metadata, read_model, write_weights_file
 
 
-def measure_rate_curve(folder: str) -> tuple[list[float], float]:
+def measure_rate_curve(path: Path, folder: str) -> tuple[list[float], float]:
     """Geometric-mean bpp at each integer level from the model's lowest to its highest."""
-    model = read_model(RoiCodecWeights.DEFAULT.value.path)
+    model = read_model(path)
     first = math.ceil(model.config.min_level)
     levels = list(range(first, model.config.levels))
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
@@ -47,9 +48,11 @@ def main() -> None:
     ap.add_argument("--rd", help="roicodec's results JSON from `roicodec eval`")
     ap.add_argument("--rate-curve", metavar="DIR", help="measure bpp per level on these images")
     ap.add_argument("--training-command", help="how the weights were trained (free text, kept in the metadata)")
+    ap.add_argument("--weights", default="default", help="a shipped model's name or a weights file")
+    ap.add_argument("--use-from-bpp", type=float, help="the rate from which the encoder picks this model (models.model_for_rate)")
     args = ap.parse_args()
 
-    path = RoiCodecWeights.DEFAULT.value.path
+    path = weights_path(args.weights)
     info = read_metadata(path)
     meta = info["meta"]
     kodak = meta.setdefault("kodak", {})
@@ -66,7 +69,9 @@ def main() -> None:
     if args.training_command:
         meta["training_command"] = args.training_command
     if args.rate_curve:
-        meta["rate_curve_bpp"], meta["rate_curve_min_level"] = measure_rate_curve(args.rate_curve)
+        meta["rate_curve_bpp"], meta["rate_curve_min_level"] = measure_rate_curve(path, args.rate_curve)
+    if args.use_from_bpp is not None:
+        meta["use_from_bpp"] = args.use_from_bpp
         print(f"rate curve (bpp per level from {meta['rate_curve_min_level']:g}):", meta["rate_curve_bpp"])
     state = load_file(str(path))
     if compute_model_id(state).hex() != info["model_id"]:

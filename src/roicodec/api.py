@@ -17,7 +17,7 @@ from .images import PreparedImage, prepare
 from .levels import DEFAULT_ROI_STRENGTH
 from .model import RoiCodecModel
 from .model.refine import effort_steps
-from .models import load_model
+from .models import load_model, model_for_rate
 from .ratecontrol import Budget
 from .roi import RoiLike, roi_spec
 
@@ -51,16 +51,18 @@ def compress_detailed(
     RateControlWarning. ``scale`` codes the picture resampled by that factor (1, 1.5, 2; "auto": larger
     where the budget pays for it). ``effort`` 1-3 refines the latent: slower encodes, better files, the
     same decoder. The result also says what rate control chose and what each ROI source found. An image
-    already read with ``images.prepare`` is taken as is, so the CLI reads and detects once.
+    already read with ``images.prepare`` is taken as is, so the CLI reads and detects once. Without a
+    ``model``, the shipped model for the budget's rate codes it (models.model_for_rate).
     """
     try:
         fixed_scale = scaling.parse_scale(scale)
         steps = effort_steps(effort)
     except ValueError as exc:
         raise BudgetError(str(exc)) from None
-    model = model or load_model()
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
-    budget = Budget.parse(bpp, size, quality, prepared.size[0] * prepared.size[1], model.config.level_range)
+    pixels = prepared.size[0] * prepared.size[1]
+    budget = Budget.parse(bpp, size, quality, pixels, (model or load_model()).config.level_range)
+    model = model or model_for_rate(8 * budget.size / pixels if budget.size else None)  # a model family: by rate
     spec = roi_spec(roi, boxes, classes, class_weights, class_legend)
     importance, strength, report = roi_importance(prepared, spec, roi_strength, model.config.level_range)
     result = EncodeJob(prepared, model, budget, importance, strength).run(fixed_scale, steps)

@@ -51,7 +51,7 @@ def _image_format_for(path: Path) -> str:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from .api import compress_detailed, load_model
 
-    model = load_model(args.weights)
+    model = load_model(args.weights) if args.weights else None  # None: the shipped model for the rate
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below as notes
@@ -60,9 +60,9 @@ def _cmd_compress(args: argparse.Namespace) -> int:
                                 **_roi_sources(args))
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
     atomic_write_bytes(out, res.data)
-    from .decoder import parse
+    from .bitstream import peek_header
 
-    f = parse(res.data, model)
+    f = peek_header(res.data)["file"]
     bpp = 8 * len(res.data) / (f.width * f.height)
     for note in res.notes:
         print(f"roicodec: note: {note}", file=sys.stderr)

@@ -160,7 +160,9 @@ class EncodeJob:
         w, h = self.prepared.size
         if scale is not None:
             ladder: list[tuple[int, float | None]] = [(scale, None)]
-        elif self.budget.size is None:  # a quality level means the same thing only at one scale
+        elif self.budget.size is None or not self.model.meta.get("auto_scale", True):
+            # a quality level means the same thing only at one scale; a model that does not saturate
+            # (the high-rate model) gains nothing from coding larger
             ladder = [(bitstream.SCALE_ONE, None)]
         else:
             ladder = scaling.auto_ladder(w, h, 8 * self.budget.size / (w * h))

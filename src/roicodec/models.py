@@ -91,10 +91,26 @@ def load_model(weights: str | Path | RoiCodecWeights | None = None) -> RoiCodecM
     return _cached_model(weights_path(weights).resolve())
 
 
+def shipped() -> list[RoiCodecWeights]:
+    """The entries whose files are installed (the DEFAULT alias is not a separate entry)."""
+    return [entry for entry in RoiCodecWeights if entry.value.path.exists()]
+
+
+def model_for_rate(bpp: float | None) -> RoiCodecModel:
+    """The shipped model for a budget of ``bpp`` bits per pixel: the one whose ``use_from_bpp`` (weights
+    metadata) is the highest at or below it; the default model for a quality level or a low rate."""
+    chosen, start = RoiCodecWeights.DEFAULT, 0.0
+    for entry in shipped() if bpp is not None else []:
+        begin = entry.value.meta["meta"].get("use_from_bpp")
+        if begin is not None and start < float(begin) <= bpp:
+            chosen, start = entry, float(begin)
+    return load_model(chosen)
+
+
 def model_for_id(model_id: bytes) -> RoiCodecModel:
     """The shipped model that a file naming ``model_id`` needs."""
-    for entry in RoiCodecWeights:
-        if entry.value.path.exists() and entry.value.model_id == model_id:
+    for entry in shipped():
+        if entry.value.model_id == model_id:
             return load_model(entry)
     raise ModelMismatchError(f"file was made by model {model_id.hex()}, which is not installed "
                              "(pass its weights with model= / --weights)")

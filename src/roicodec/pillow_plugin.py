@@ -12,8 +12,8 @@ orientation is not applied: use ``ImageOps.exif_transpose`` first). The whole fi
 a byte is written, so a failed save writes nothing; Pillow itself removes a file it created for a
 save that failed, but a file that already existed has been truncated by Pillow before the plugin runs.
 
-This module is imported by ``import roicodec``; it must stay cheap: PIL and the numpy-only bitstream
-at import time, torch (api) only inside decode and save.
+This module is imported by ``import roicodec``; it must stay cheap: PIL and the bitstream module (which imports numpy only
+when it meets an importance map) at import time, torch (api) only inside decode and save.
 """
 
 from __future__ import annotations

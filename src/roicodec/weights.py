@@ -54,8 +54,16 @@ def compute_model_id(state: dict[str, torch.Tensor]) -> bytes:
     return h.digest()[:8]
 
 
-def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
+#: Tensors that half-precision storage keeps in float16: convolution and GDN parameters. The entropy
+#: bottleneck's density, the CDF tables and the gains stay as they are.
+_HALF_SUFFIXES = (".weight", ".bias", ".beta", ".gamma")
+
+
+def export_weights(model: RoiCodecModel, path: str | Path, meta: dict, half: bool = False) -> bytes:
     """Write model weights + CDF tables + metadata atomically; returns the model id.
+
+    ``half`` stores the convolution and GDN parameters in float16 (half the bytes; loading widens them
+    again, and the model id hashes what is stored, so both sides of a file use the same values).
 
     The hyper-latent's CDF tables are rebuilt from the trained density first: a model trained on from
     `--init` or a checkpoint still holds the tables of the weights it started from, and stale tables
@@ -64,6 +72,8 @@ def export_weights(model: RoiCodecModel, path: str | Path, meta: dict) -> bytes:
     model.latent_codec.entropy_bottleneck.update(force=True)
     model.prepare_for_coding()
     state = to_stored_names({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    if half:
+        state = {k: v.half() if v.is_floating_point() and k.endswith(_HALF_SUFFIXES) else v for k, v in state.items()}
     mid = compute_model_id(state)
     metadata = {
         "format": FORMAT,

@@ -24,7 +24,7 @@ from .metrics import bpp as bits_per_pixel
 from .metrics import psnr
 from .rd import bd_rate, plot_curves, result_json, save_json
 
-ROICODEC_RATES = [0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5]
+ROICODEC_RATES = [0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0]
 SWEEPS = {
     "jpeg": [5, 10, 20, 30, 45, 60, 75, 85, 92],
     "webp": [2, 10, 25, 40, 55, 70, 80, 90],

@@ -18,7 +18,7 @@ from ..levels import LevelRange
 from .exact import from_fixed
 from .gain import GainUnits
 from .latent_codec import HyperpriorContextCodec, LatentCode
-from .transforms import analysis_transform, synthesis_transform
+from .transforms import TRANSFORMS
 
 #: Total down-sampling of the latent (the hyper-latent's, 64, is bitstream.HYPER_STRIDE).
 LATENT_STRIDE = 16
@@ -37,6 +37,9 @@ class ModelConfig:
     #: -3 and not lower: further down the extrapolation left the R-D curve
     #: (docs/design-decisions.md item 9). Weights whose metadata predates this field load with 0.0.
     min_level: float = -3.0
+    #: The analysis / synthesis pair (transforms.TRANSFORMS): the fidelity model's own, or the pretrained
+    #: Ballé-2017 pair of the high-rate model. Configs saved before it existed are the first.
+    transforms: str = "roicodec-v1"
 
     @property
     def level_range(self) -> LevelRange:
@@ -66,8 +69,9 @@ class RoiCodecModel(nn.Module):
         self.model_id = model_id
         self.meta = dict(meta or {})
         n, m = config.n, config.m
-        self.g_a = analysis_transform(n, m)
-        self.g_s = synthesis_transform(n, m)
+        analysis, synthesis = TRANSFORMS[config.transforms]
+        self.g_a = analysis(n, m)
+        self.g_s = synthesis(n, m)
         self.gain = GainUnits(config.levels, m, inverse=False, min_level=config.min_level)
         self.inverse_gain = GainUnits(config.levels, m, inverse=True, min_level=config.min_level)
         self.latent_codec = HyperpriorContextCodec(n, m)

@@ -24,11 +24,11 @@ SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
 
 
 def elic_groups(m: int) -> list[int]:
-    """ELIC's uneven channel split 16/16/32/64/rest."""
+    """ELIC's uneven channel split 16/16/32/64/rest (no rest for a 128-channel latent)."""
     groups = [16, 16, 32, 64]
-    if m <= sum(groups):
-        raise ValueError("latent needs more than 128 channels for ELIC groups")
-    return groups + [m - sum(groups)]
+    if m < sum(groups):
+        raise ValueError("latent needs at least 128 channels for ELIC groups")
+    return groups + ([m - sum(groups)] if m > sum(groups) else [])
 
 
 def checkerboard_mask(h: int, w: int, device=None) -> Tensor:

@@ -8,6 +8,7 @@ ordinary CPU (docs/results.md has the timings).
 from __future__ import annotations
 
 from compressai.layers import (
+    GDN1,
     AttentionBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
@@ -39,6 +40,35 @@ def synthesis_transform(n: int, m: int) -> nn.Module:
         ResidualBlockUpsample(n, n // 2, 2),
         subpel_conv3x3(n // 2, 3, 2),
     )
+
+
+def bls2017_analysis(m: int) -> nn.Module:
+    """Ballé et al. 2017's analysis (x16) with the simplified GDN (CompressAI's GDN1): the high-rate
+    model's transforms, pretrained by tensorflow-compression's bls2017.py (tools/import_bls2017.py)."""
+    return nn.Sequential(
+        nn.Conv2d(3, m, 9, stride=4, padding=4),
+        GDN1(m),
+        nn.Conv2d(m, m, 5, stride=2, padding=2),
+        GDN1(m),
+        nn.Conv2d(m, m, 5, stride=2, padding=2, bias=False),
+    )
+
+
+def bls2017_synthesis(m: int) -> nn.Module:
+    return nn.Sequential(
+        nn.ConvTranspose2d(m, m, 5, stride=2, padding=2, output_padding=1),
+        GDN1(m, inverse=True),
+        nn.ConvTranspose2d(m, m, 5, stride=2, padding=2, output_padding=1),
+        GDN1(m, inverse=True),
+        nn.ConvTranspose2d(m, 3, 9, stride=4, padding=4, output_padding=3),
+    )
+
+
+#: The transform pairs a model may use, by the name its config stores.
+TRANSFORMS = {
+    "roicodec-v1": (analysis_transform, synthesis_transform),
+    "bls2017": (lambda n, m: bls2017_analysis(m), lambda n, m: bls2017_synthesis(m)),
+}
 
 
 def hyper_analysis(n: int, m: int) -> nn.Module:

@@ -108,26 +108,30 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
-    model = RoiCodecModel(model_config)
     ckpt_path = out / "checkpoint.pt"
+    ck = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
     step = 0
     history: list[dict] = []
-    if cfg.init and not ckpt_path.exists():
+    init_state = None
+    if ck is not None:  # a run resumes with the architecture it started with
+        model_config = ModelConfig.from_dict(ck.get("model_config", model_config.to_dict()))
+    elif cfg.init:
         from safetensors.torch import load_file
 
         from ..weights import read_metadata
 
         info = read_metadata(cfg.init)  # a clear error on a foreign file, before any tensor is read
-        if info["config"] != model_config.to_dict():
-            raise ValueError(f"--init {cfg.init} has another architecture ({info['config']}) than the one trained")
+        model_config = ModelConfig.from_dict(info["config"])  # --init trains the model it starts from
         step = int(info["meta"].get("training_steps", 0))
-        load_state_into(model, load_file(cfg.init))
+        init_state = load_file(cfg.init)
+    model = RoiCodecModel(model_config)
+    if init_state is not None:
+        load_state_into(model, init_state)
     model.to(device).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam([{"params": main_params}, {"params": aux_params, "lr": 1e-3}], lr=cfg.lr)
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if ck is not None:
         load_state_into(model, ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
