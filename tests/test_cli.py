@@ -26,7 +26,7 @@ def test_compress_info_decompress(tmp_path, png, capsys):
     assert size <= 0.8 * 100 * 70 / 8
     assert main(["info", str(rcz)]) == 0
     info = capsys.readouterr().out
-    assert f"bytes       {size}" in info and "100x70" in info and "coded at" in info
+    assert f"bytes       {size}" in info and "100x70" in info and "coded at" in info and "fidelity-v1, installed" in info
     dec = tmp_path / "dec.png"
     assert main(["decompress", str(rcz), "-o", str(dec)]) == 0
     from PIL import Image

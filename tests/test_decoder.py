@@ -86,7 +86,16 @@ def test_inspect_reports_size_and_levels(model, card):
     assert info["bpp"] == pytest.approx(8 * len(data) / (card.size[0] * card.size[1]))
     assert info["level_min"] == info["level_max"] == 2.5
     assert info["model_matches"] is True
-    assert "model_matches" not in roicodec.inspect(data)  # without a model: the header alone
+    bare = roicodec.inspect(data)  # without a model: the header and the installed models' metadata
+    assert "model_matches" not in bare and bare["model"] == "fidelity-v1"
+    assert (bare["level_min"], bare["level_max"]) == (2.5, 2.5)
+
+
+def test_info_names_a_model_that_is_not_installed(model, card):
+    data = bytearray(roicodec.compress(card, quality=3, model=model))
+    data[5] ^= 0xFF  # model id
+    info = roicodec.inspect(_with_crc(bytes(data[:-4])))
+    assert info["model"] is None and info["model_id"] != model.model_id.hex()
 
 
 def _claiming(data: bytes, model, width: int, height: int) -> bytes:

@@ -142,14 +142,10 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .api import inspect, load_model
-    from .decoder import model_for
-    from .errors import ModelMismatchError
 
     data = _read(args.input)
-    try:
-        model = load_model(args.weights) if args.weights else model_for(data)
-    except ModelMismatchError:  # a model that is not installed: the header is still worth showing
-        model = None
+    # without --weights nothing is loaded: the header and the installed models' metadata say it all
+    model = load_model(args.weights) if args.weights else None
     info = inspect(data, model=model)
     print(f"file        {args.input}")
     print(f"dimensions  {info['width']}x{info['height']} {info['mode']}")
@@ -159,7 +155,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
           f"{', ROI strength %g' % info['roi_strength'] if info['has_roi'] else ', uniform'})")
     print(f"coded at    {info['scale']:g}x")
     if model is None:
-        match = "not installed"
+        match = f"{info['model']}, installed" if info["model"] else "not installed"
     else:
         match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
     print(f"model       {info['model_id']} ({match})")

@@ -15,8 +15,8 @@ from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
 from .images import to_image
 from .levels import LevelRange
-from .model import RoiCodecModel
-from .models import model_for_id
+from .model import ModelConfig, RoiCodecModel
+from .models import entry_for_id, model_for_id
 from .roi import quality_map
 
 
@@ -88,10 +88,18 @@ def decompress(data: bytes, model: RoiCodecModel | None = None,
 
 
 def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
-    """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model."""
+    """Header facts of a .rcz file: dimensions, bytes, bpp, quality-level range, model. Without ``model``
+    the installed model the file names is looked up by its metadata alone (nothing is loaded): ``model``
+    is then its name, or None when it is not installed."""
     f = bitstream.peek_header(data)["file"]
-    # without a model the usable range is unknown: report the map as the file states it
-    q = file_levels(f, model.config.level_range if model is not None else LevelRange(-float("inf"), float("inf")))
+    if model is not None:
+        level_range = model.config.level_range
+    else:
+        entry = entry_for_id(f.model_id)
+        # without a model the usable range is unknown: report the map as the file states it
+        level_range = (ModelConfig.from_dict(entry.value.meta["config"]).level_range if entry is not None
+                       else LevelRange(-float("inf"), float("inf")))
+    q = file_levels(f, level_range)
     info = {
         "width": f.width,
         "height": f.height,
@@ -108,4 +116,6 @@ def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
     }
     if model is not None:
         info["model_matches"] = f.model_id == model.model_id
+    else:
+        info["model"] = entry.label if entry is not None else None
     return info

@@ -107,10 +107,15 @@ def model_for_rate(bpp: float | None) -> RoiCodecModel:
     return load_model(chosen)
 
 
+def entry_for_id(model_id: bytes) -> RoiCodecWeights | None:
+    """The installed entry a file names, found from the weights' metadata alone (no tensors loaded)."""
+    return next((entry for entry in shipped() if entry.value.model_id == model_id), None)
+
+
 def model_for_id(model_id: bytes) -> RoiCodecModel:
     """The shipped model that a file naming ``model_id`` needs."""
-    for entry in shipped():
-        if entry.value.model_id == model_id:
-            return load_model(entry)
+    entry = entry_for_id(model_id)
+    if entry is not None:
+        return load_model(entry)
     raise ModelMismatchError(f"file was made by model {model_id.hex()}, which is not installed "
                              "(pass its weights with model= / --weights)")
