@@ -55,9 +55,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below as notes
-        res = compress_detailed(args.input, bpp=args.bpp, size=args.size, quality=args.quality, roi=args.roi,
-                                roi_strength=args.roi_strength, model=model, scale=args.scale, effort=args.effort,
-                                **_roi_sources(args))
+        res = compress_detailed(args.input, model=model, **_compress_options(args))
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
     atomic_write_bytes(out, res.data)
     from .bitstream import peek_header
@@ -75,6 +73,43 @@ def _cmd_compress(args: argparse.Namespace) -> int:
               f"{', %d refinement steps' % res.refine_steps if res.refine_steps else ''}"
               f" ({res.trials} trial{'s' if res.trials != 1 else ''}, {time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+def _compress_options(args: argparse.Namespace) -> dict:
+    """compress_detailed's keywords from the options `compress` and `batch` share."""
+    return {"bpp": args.bpp, "size": args.size, "quality": args.quality, "roi": args.roi, "roi_strength": args.roi_strength,
+            "scale": args.scale, "effort": args.effort, **_roi_sources(args)}
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import os
+
+    from .batch import DEFAULT_CHUNK, Job, run_batch
+    from .ratecontrol import parse_size
+
+    options = _compress_options(args)
+    if args.size is not None:
+        parse_size(args.size)  # option errors once, not once per file
+    if args.bpp is not None and not args.bpp > 0:
+        raise ValueError("bpp must be a positive number")
+    for key in ("roi", "classes", "class_legend"):  # paths that every worker (on any node) can open
+        if isinstance(options[key], str) and os.path.exists(options[key]):
+            options[key] = os.path.abspath(options[key])
+    shard = (0, 1)
+    if args.shard:
+        k, _, n = args.shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+            raise ValueError(f"--shard takes K/N with 0 <= K < N, got {args.shard!r}")
+        shard = (int(k), int(n))
+    job = Job(src=Path(args.src).resolve(), dst=Path(args.dst).resolve(), options=options, weights=args.weights,
+              psnr=args.psnr, threads=args.threads, shard=shard)
+    manifest = Path(args.manifest).resolve() if args.manifest else None
+    s = run_batch(job, workers=args.workers, ray_address=args.ray, chunk=args.chunk or DEFAULT_CHUNK,
+                  manifest=manifest, progress=not args.quiet)
+    if not args.quiet or s.errors:
+        print(f"{args.dst}: {s.ok} compressed, {s.errors} failed, {s.skipped} done before "
+              f"({s.rate:.2f} images/s); manifest {s.manifest}", file=sys.stderr if s.errors else sys.stdout)
+    return 1 if s.errors else 0
 
 
 def _roi_sources(args: argparse.Namespace) -> dict:
@@ -216,12 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compress", help="image -> .rcz")
     c.add_argument("input")
     c.add_argument("-o", "--output", help="output .rcz (default: input name with .rcz)")
-    g = c.add_mutually_exclusive_group(required=True)
-    g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
-    g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
-    g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -3..7)")
+    _add_budget_args(c)
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
+
+    b = sub.add_parser("batch", help="a folder tree of images -> .rcz files, resumable (docs/batch.md)")
+    b.add_argument("src", help="folder of images (subfolders included; every type Pillow reads)")
+    b.add_argument("dst", help="output folder: the same tree with .rcz files, and manifest.jsonl")
+    _add_budget_args(b)
+    _add_roi_args(b)
+    b.add_argument("--workers", type=int, help="worker processes (default: one per core; with --ray: the cluster's CPUs)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one here, 'auto' or ray://HOST:PORT joins a cluster")
+    b.add_argument("--chunk", type=int, help="files per Ray task (default 4)")
+    b.add_argument("--psnr", action="store_true", help="decode each file and record its PSNR in the manifest")
+    b.add_argument("--manifest", help="manifest path (default DST/manifest.jsonl)")
+    b.add_argument("--shard", metavar="K/N", help="take only shard K of N (by output path), for N drivers on one tree")
+    b.set_defaults(func=_cmd_batch)
 
     r = sub.add_parser("roi", help="render the importance and quality map of an image")
     r.add_argument("input")
@@ -279,20 +325,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", help="extra curve to plot and compare (CompressAI-style JSON, e.g. benchmarks/vtm_kodak.json)")
     e.set_defaults(func=_cmd_eval)
 
-    for s in (c, r):
+    for s in (c, r, b):
         s.add_argument("--scale", default="1",
                        help="code the picture resampled by this factor (1 = as it is, the default and the fastest; 1.5; 2; ...) "
                             "or 'auto': larger where the budget pays for it (more PSNR above ~0.35 bpp, 2-4x the time)")
-    c.add_argument("--effort", type=int, default=0, choices=range(len(EFFORT_STEPS)), metavar="0-3",
-                   help="encoder effort: 0 (default, fastest) codes the analysis's latent; 1, 2, 3 refine it with "
-                        f"{', '.join(str(n) for n in EFFORT_STEPS[1:])} optimisation steps (several times slower) "
-                        "for better quality at the same size; decoding is unchanged")
-    for s in (c, d, i, r):
+    for s in (c, b):
+        s.add_argument("--effort", type=int, default=0, choices=range(len(EFFORT_STEPS)), metavar="0-3",
+                       help="encoder effort: 0 (default, fastest) codes the analysis's latent; 1, 2, 3 refine it with "
+                            f"{', '.join(str(n) for n in EFFORT_STEPS[1:])} optimisation steps (several times slower) "
+                            "for better quality at the same size; decoding is unchanged")
+    for s in (c, d, i, r, b):
         s.add_argument("--weights", help="a shipped model's name (e.g. fidelity-v1) or a weights file "
                                          "(default: the shipped model; decompress and info: the model the file names)")
-    for s in (c, d, r):
+    for s in (c, d, r, b):
         s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (notes and errors still go to stderr)")
     return p
+
+
+def _add_budget_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--bpp", type=float, help="target bits per pixel (never exceeded)")
+    g.add_argument("--size", help="target file size, e.g. 30000, 30KB, 29.3KiB (never exceeded)")
+    g.add_argument("--quality", type=float, help="quality level, min..K-1 (no search; the shipped model takes -3..7)")
 
 
 def _add_roi_args(p: argparse.ArgumentParser) -> None:
