@@ -117,3 +117,17 @@ def test_an_roi_that_marks_nothing_codes_the_picture_uniformly(model, card):
     assert roi_importance(prepared, RoiSpec(), 3.0, lr) == (None, 0.0, {})
     with pytest.raises(roicodec.BudgetError, match="roi strength"):
         roi_importance(prepared, RoiSpec(mask=full), 99.0, lr)
+
+
+def test_a_strong_roi_the_high_rate_model_cannot_hold_falls_back_to_the_default_model(model, card):
+    """Near the high-rate model's threshold its floor is higher: where it would lower the ROI's lift, the
+    default model codes the picture with the lift asked for."""
+    mask = np.zeros((card.height, card.width), np.float32)
+    mask[32:96, 48:144] = 1
+    starts = [e.value.meta["meta"].get("use_from_bpp") for e in roicodec.RoiCodecWeights]
+    start = min(s for s in starts if s is not None)
+    res = roicodec.compress_detailed(card, bpp=start, roi=mask, roi_strength=7)
+    assert res.in_range and res.roi_strength == 7 and res.size <= start * card.width * card.height / 8
+    assert roicodec.inspect(res.data)["model"] == "fidelity-v1"
+    plain = roicodec.compress_detailed(card, bpp=start * 1.5)  # no ROI: the high-rate model holds it
+    assert roicodec.inspect(plain.data)["model"] != "fidelity-v1"

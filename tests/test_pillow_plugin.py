@@ -43,7 +43,7 @@ def test_open_reads_the_header_and_decodes_on_load(rcz, tmp_path, monkeypatch):
     with Image.open(path) as im:
         assert (im.format, im.mode, im.size) == ("RCZ", "RGB", (W, H))
         assert im.get_format_mimetype() == "image/x-rcz"
-        assert im.info["model_id"] == roicodec.RoiCodecWeights.DEFAULT.value.model_id.hex()
+        assert im.info["model_id"] == roicodec.inspect(rcz)["model_id"]
         assert im.info["bpp"] == pytest.approx(8 * len(rcz) / (W * H))
         assert im.info["scale"] == 1.0 and im.info["roi_strength"] == 0 and not im.info["has_roi"]
         assert im.info["base_level"] == roicodec.inspect(rcz)["base_level"]

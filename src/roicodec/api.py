@@ -11,13 +11,13 @@ import numpy as np
 from PIL import Image
 
 from . import bitstream, decoder, scaling
-from .encoder import CompressResult, EncodeJob, roi_importance
+from .encoder import CompressResult, encode_picture, roi_importance
 from .errors import BudgetError, RateControlWarning
 from .images import PreparedImage, prepare
 from .levels import DEFAULT_ROI_STRENGTH
 from .model import RoiCodecModel
 from .model.refine import effort_steps
-from .models import load_model, model_for_rate
+from .models import load_model
 from .ratecontrol import Budget
 from .roi import RoiLike, roi_spec
 
@@ -60,12 +60,11 @@ def compress_detailed(
     except ValueError as exc:
         raise BudgetError(str(exc)) from None
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
-    pixels = prepared.size[0] * prepared.size[1]
-    budget = Budget.parse(bpp, size, quality, pixels, (model or load_model()).config.level_range)
-    model = model or model_for_rate(8 * budget.size / pixels if budget.size else None)  # a model family: by rate
+    level_range = (model or load_model()).config.level_range
+    budget = Budget.parse(bpp, size, quality, prepared.size[0] * prepared.size[1], level_range)
     spec = roi_spec(roi, boxes, classes, class_weights, class_legend)
-    importance, strength, report = roi_importance(prepared, spec, roi_strength, model.config.level_range)
-    result = EncodeJob(prepared, model, budget, importance, strength).run(fixed_scale, steps)
+    importance, strength, report = roi_importance(prepared, spec, roi_strength, level_range)
+    result = encode_picture(prepared, budget, (importance, strength), scale=fixed_scale, refine_steps=steps, model=model)
     for message in result.notes:
         warnings.warn(message, RateControlWarning, stacklevel=2)
     return replace(result, notes=list(prepared.notes) + result.notes, roi_sources=report)

@@ -21,6 +21,7 @@ from .images import PreparedImage, pad_to_stride, to_tensor
 from .levels import LevelRange
 from .model import RoiCodecModel
 from .model.refine import MAX_REFINE_PIXELS, RefineTarget, refine_latent
+from .models import load_model, model_for_rate
 from .ratecontrol import LOWERED_LIFT, Budget, RateCurve, lower_lift, lowered_lift_note, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, pixel_importance, quality_map
 
@@ -232,3 +233,21 @@ class EncodeJob:
         imp = np.pad(pixel_importance(imp), ((0, ph - ch), (0, pw - cw)), mode="edge")
         levels = result.base_level + result.roi_strength * torch.from_numpy(imp)[None, None]
         return levels.clamp_(self.level_range.low, self.level_range.high)
+
+
+def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarray | None, float], *,
+                   scale: int | None, refine_steps: int, model: RoiCodecModel | None = None) -> CompressResult:
+    """The file for a budget. With ``model``, that model codes it. Without, the shipped model for the
+    budget's rate does (models.model_for_rate), and where that is not the default model and cannot hold
+    the budget, or only with a lower ROI lift than asked, the default model codes it instead: a model
+    for high rates has a higher floor, which a strong ROI near its threshold can reach."""
+    importance, strength = roi
+    pixels = prepared.size[0] * prepared.size[1]
+    chosen = model or model_for_rate(8 * budget.size / pixels if budget.size else None)
+    result = EncodeJob(prepared, chosen, budget, importance, strength).run(scale, refine_steps)
+    default = load_model()
+    if model is None and chosen is not default and (not result.in_range or result.roi_strength != strength):
+        fallback = EncodeJob(prepared, default, budget, importance, strength).run(scale, refine_steps)
+        if fallback.in_range and (fallback.roi_strength == strength or not result.in_range):
+            return fallback
+    return result

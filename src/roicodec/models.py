@@ -46,6 +46,8 @@ class Weights:
 
 class RoiCodecWeights(Enum):
     FIDELITY_V1 = Weights("roicodec-fidelity-v1.safetensors", "MSE-optimised variable-rate ROI model")
+    HIGHRATE_V1 = Weights("roicodec-highrate-v1.safetensors",
+                          "high-rate model: pretrained Ballé-2017 transforms (MIT, LICENSE-bls2017) + fitted latent codec")
     DEFAULT = FIDELITY_V1
 
     @property
