@@ -124,7 +124,8 @@ def _run_roicodec(images: list[Image.Image], rates: list[float], scale: float | 
         per_rate.append({"target": target, "encode_s": statistics.mean(enc_t[n:]), "decode_s": statistics.mean(dec_t[n:]),
                          "encode_max_s": max(enc_t[n:]), "scales": sorted(set(scales)), "models": sorted(models)})
     timing = {"encode_s": statistics.mean(enc_t), "decode_s": statistics.mean(dec_t), "per_rate": per_rate}
-    return result_json("roicodec", f"roicodec (model {model.model_id.hex()}), rate control to target bpp"
+    used = sorted({m for r in per_rate for m in r["models"]})
+    return result_json("roicodec", f"roicodec (models {', '.join(used)}), rate control to target bpp"
                        f"{f', effort {effort}' if effort else ''}", points), timing
 
 
