@@ -55,35 +55,31 @@ def _set_gdn(gdn: torch.nn.Module, beta: np.ndarray, gamma_in_out: np.ndarray) -
     gdn.gamma.data = gdn.gamma_reparam.init(torch.tensor(gamma_in_out.T.copy()))
 
 
+def _load_stack(seq: torch.nn.Sequential, folder: Path, prefix: str, shapes: list[tuple[int, ...]], to_torch) -> None:
+    """conv, GDN, conv, GDN, conv: kernels and γs in file order from <prefix>_w.bin, then biases and βs
+    from <prefix>_b.bin (a conv without a bias has none stored)."""
+    weights, biases = _Floats(folder / f"{prefix}_w.bin"), _Floats(folder / f"{prefix}_b.bin")
+    gammas = []
+    for i, shape in enumerate(shapes):
+        seq[2 * i].weight.data = to_torch(weights.take(*shape))
+        if i < len(shapes) - 1:
+            gammas.append(weights.take(128, 128))
+    for i in range(len(shapes)):
+        conv = seq[2 * i]
+        if conv.bias is not None:
+            conv.bias.data = torch.tensor(biases.take(conv.bias.numel()))
+        if i < len(shapes) - 1:
+            _set_gdn(seq[2 * i + 1], biases.take(128), gammas[i])
+    weights.done()
+    biases.done()
+
+
 def load_bls2017(model: RoiCodecModel, folder: Path) -> None:
     """The pretrained kernels into model.g_a / model.g_s (kernels are H x W x in x out)."""
     conv = lambda k: torch.tensor(k.transpose(3, 2, 0, 1).copy())  # noqa: E731
     deconv = lambda k: torch.tensor(k[::-1, ::-1].transpose(2, 3, 0, 1).copy())  # noqa: E731  stored rotated
-    w, b = _Floats(folder / "ana_w.bin"), _Floats(folder / "ana_b.bin")
-    a = model.g_a
-    a[0].weight.data = conv(w.take(9, 9, 3, 128))
-    gamma0 = w.take(128, 128)
-    a[2].weight.data = conv(w.take(5, 5, 128, 128))
-    gamma1 = w.take(128, 128)
-    a[4].weight.data = conv(w.take(5, 5, 128, 128))
-    a[0].bias.data = torch.tensor(b.take(128))
-    _set_gdn(a[1], b.take(128), gamma0)
-    a[2].bias.data = torch.tensor(b.take(128))
-    _set_gdn(a[3], b.take(128), gamma1)
-    w.done(), b.done()
-    w, b = _Floats(folder / "syn_w.bin"), _Floats(folder / "syn_b.bin")
-    s = model.g_s
-    s[0].weight.data = deconv(w.take(5, 5, 128, 128))
-    gamma0 = w.take(128, 128)
-    s[2].weight.data = deconv(w.take(5, 5, 128, 128))
-    gamma1 = w.take(128, 128)
-    s[4].weight.data = deconv(w.take(9, 9, 128, 3))
-    s[0].bias.data = torch.tensor(b.take(128))
-    _set_gdn(s[1], b.take(128), gamma0)
-    s[2].bias.data = torch.tensor(b.take(128))
-    _set_gdn(s[3], b.take(128), gamma1)
-    s[4].bias.data = torch.tensor(b.take(3))
-    w.done(), b.done()
+    _load_stack(model.g_a, folder, "ana", [(9, 9, 3, 128), (5, 5, 128, 128), (5, 5, 128, 128)], conv)
+    _load_stack(model.g_s, folder, "syn", [(5, 5, 128, 128), (5, 5, 128, 128), (9, 9, 128, 3)], deconv)
 
 
 def main() -> None:
