@@ -17,7 +17,7 @@ from .images import PreparedImage, prepare
 from .levels import DEFAULT_ROI_STRENGTH
 from .model import RoiCodecModel
 from .model.refine import effort_steps
-from .models import load_model
+from .models import RoiCodecWeights, load_model
 from .ratecontrol import Budget
 from .roi import RoiLike, roi_spec
 
@@ -60,7 +60,8 @@ def compress_detailed(
     except ValueError as exc:
         raise BudgetError(str(exc)) from None
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
-    level_range = (model or load_model()).config.level_range
+    # the default model's levels, read from its metadata: an encode the high-rate model makes loads only that one
+    level_range = model.config.level_range if model else RoiCodecWeights.DEFAULT.value.config.level_range
     budget = Budget.parse(bpp, size, quality, prepared.size[0] * prepared.size[1], level_range)
     spec = roi_spec(roi, boxes, classes, class_weights, class_legend)
     importance, strength, report = roi_importance(prepared, spec, roi_strength, level_range)

@@ -15,7 +15,7 @@ from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
 from .images import to_image
 from .levels import LevelRange
-from .model import ModelConfig, RoiCodecModel
+from .model import RoiCodecModel
 from .models import entry_for_id, model_for_id
 from .roi import quality_map
 
@@ -97,8 +97,7 @@ def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
     else:
         entry = entry_for_id(f.model_id)
         # without a model the usable range is unknown: report the map as the file states it
-        level_range = (ModelConfig.from_dict(entry.value.meta["config"]).level_range if entry is not None
-                       else LevelRange(-float("inf"), float("inf")))
+        level_range = entry.value.config.level_range if entry is not None else LevelRange(-float("inf"), float("inf"))
     q = file_levels(f, level_range)
     info = {
         "width": f.width,

@@ -238,16 +238,17 @@ class EncodeJob:
 def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarray | None, float], *,
                    scale: int | None, refine_steps: int, model: RoiCodecModel | None = None) -> CompressResult:
     """The file for a budget. With ``model``, that model codes it. Without, the shipped model for the
-    budget's rate does (models.model_for_rate), and where that is not the default model and cannot hold
-    the budget, or only with a lower ROI lift than asked, the default model codes it instead: a model
-    for high rates has a higher floor, which a strong ROI near its threshold can reach."""
+    budget's rate does (models.model_for_rate), and where that is not the default model and its smallest
+    file is over the budget, or fits only with a lower ROI lift than asked, the default model codes it
+    instead: a model for high rates has a higher floor, which a strong ROI near its threshold can reach."""
     importance, strength = roi
     pixels = prepared.size[0] * prepared.size[1]
     chosen = model or model_for_rate(8 * budget.size / pixels if budget.size else None)
     result = EncodeJob(prepared, chosen, budget, importance, strength).run(scale, refine_steps)
-    default = load_model()
-    if model is None and chosen is not default and (not result.in_range or result.roi_strength != strength):
-        fallback = EncodeJob(prepared, default, budget, importance, strength).run(scale, refine_steps)
+    # only a failure at the bottom of its range: above it, the default model reaches even less
+    below = not result.in_range and result.base_level <= chosen.config.level_range.low
+    if model is None and (below or result.roi_strength != strength) and chosen is not load_model():
+        fallback = EncodeJob(prepared, load_model(), budget, importance, strength).run(scale, refine_steps)
         if fallback.in_range and (fallback.roi_strength == strength or not result.in_range):
             return fallback
     return result

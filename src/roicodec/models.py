@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 
 from .errors import ModelMismatchError, WeightsError
-from .model import RoiCodecModel
+from .model import ModelConfig, RoiCodecModel
 from .weights import read_metadata, read_model
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -42,6 +42,11 @@ class Weights:
     @property
     def model_id(self) -> bytes:
         return bytes.fromhex(self.meta["model_id"])
+
+    @property
+    def config(self) -> ModelConfig:
+        """The architecture (and so the quality levels), from the metadata alone: no tensors loaded."""
+        return ModelConfig.from_dict(self.meta["config"])
 
 
 class RoiCodecWeights(Enum):
