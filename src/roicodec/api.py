@@ -80,11 +80,14 @@ compress.__signature__ = _signature.signature(compress_detailed).replace(return_
 
 
 def decompress(data: bytes, *, model: RoiCodecModel | None = None,
-               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS) -> Image.Image:
+               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS, realism: float = 0.0,
+               perceptual: str | Path | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (RGB, or L for grayscale sources). Without ``model`` the
-    installed model the file names decodes it. Pictures over ``max_pixels`` are refused before
-    decoding (a guard against crafted headers); None decodes any size the format allows."""
-    return decoder.decompress(data, model, max_pixels)
+    installed model the file names decodes it. ``realism`` in [0, 1]: 0 is the fidelity decoder, higher
+    lets the perceptual decoder synthesise texture outside the file's regions of interest (the file is
+    the same; ``perceptual`` names another head's weights file). Pictures over ``max_pixels`` are refused
+    before decoding (a guard against crafted headers); None decodes any size the format allows."""
+    return decoder.decompress(data, model, max_pixels, realism, perceptual)
 
 
 def inspect(data: bytes, *, model: RoiCodecModel | None = None) -> dict:

@@ -168,7 +168,8 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     data = _read(args.input)
     t0 = time.perf_counter()
     model = load_model(args.weights) if args.weights else None  # None: the installed model the file names
-    image = decompress(data, model=model, max_pixels=args.max_pixels or None)
+    image = decompress(data, model=model, max_pixels=args.max_pixels or None, realism=args.realism,
+                       perceptual=args.perceptual)
     _save_image(out, image)
     if not args.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
@@ -194,6 +195,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         match = "matches the loaded model" if info["model_matches"] else "NOT the loaded model"
     print(f"model       {info['model_id']} ({match})")
+    if info.get("perceptual") is not None:
+        print(f"realism     {'decodes at any realism 0..1 (--realism; 0, the default, is the fidelity decoder)' if info['perceptual'] else 'fidelity only: no perceptual decoder installed for this model'}")
     return 0
 
 
@@ -284,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-pixels", type=_non_negative_int, default=MAX_DECODE_PIXELS,
                    help=f"refuse files whose picture exceeds this many pixels (default {MAX_DECODE_PIXELS:,}, "
                         "about 15 GB of memory; 0 = no limit)")
+    d.add_argument("--realism", type=float, default=0.0,
+                   help="0..1: 0 (default) is the fidelity decoder; higher synthesises plausible texture "
+                        "outside the file's regions of interest (same file, perceptual decoder)")
+    d.add_argument("--perceptual", metavar="HEAD", help="perceptual head weights file (default: the shipped one)")
     d.set_defaults(func=_cmd_decompress)
 
     i = sub.add_parser("info", help="describe a .rcz file")

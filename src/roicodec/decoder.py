@@ -7,6 +7,8 @@ refinement scores its files with ``coded_picture``, so it sees exactly what the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 
@@ -16,7 +18,8 @@ from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
 from .images import to_image
 from .levels import LevelRange
 from .model import RoiCodecModel
-from .models import entry_for_id, model_for_id
+from .model.perceptual import PerceptualHead
+from .models import entry_for_id, head_path, model_for_id, perceptual_head_for
 from .roi import quality_map
 
 
@@ -61,15 +64,37 @@ def decode_latent(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
         raise BitstreamError(f"corrupt file: entropy decoding failed ({exc})") from None
 
 
-def coded_picture(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
-    """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride."""
+def file_importance(f: RczFile) -> torch.Tensor:
+    """The file's importance in [0, 1], (1, 1, h, w) at latent resolution (zeros without ROI)."""
+    if f.importance is None:
+        return torch.zeros((1, 1, *f.latent_shape), dtype=torch.float32)
+    return torch.from_numpy(f.importance.astype("float32") / bitstream.IMPORTANCE_STEPS)[None, None]
+
+
+def check_realism(realism: float) -> float:
+    realism = float(realism)
+    if not 0.0 <= realism <= 1.0:  # also refuses NaN
+        raise ValueError(f"realism must be between 0 and 1, not {realism:g}")
+    return realism
+
+
+def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride. Realism above 0 adds the
+    perceptual head's texture outside the file's regions of interest (``head``, or the shipped one)."""
+    if realism > 0 and head is None:
+        head = perceptual_head_for(model)
     with torch.inference_mode():
-        return model.synthesise(decode_latent(f, model), file_levels(f, model.config.level_range))
+        q = file_levels(f, model.config.level_range)
+        y_s = model.synthesis_input(decode_latent(f, model), q)
+        x_hat = model.g_s(y_s).clamp_(0, 1)
+        if realism > 0:
+            x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, file_importance(f), realism)
+        return x_hat
 
 
-def reconstruct(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
+def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None) -> torch.Tensor:
     """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another scale."""
-    x_hat = coded_picture(f, model)
+    x_hat = coded_picture(f, model, realism, head)
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size
@@ -78,13 +103,19 @@ def reconstruct(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
 
 
 def decompress(data: bytes, model: RoiCodecModel | None = None,
-               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS) -> Image.Image:
+               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS, realism: float = 0.0,
+               head: PerceptualHead | str | Path | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources) with ``model``, or with
-    the installed model the file names. Files whose picture exceeds ``max_pixels`` are refused first."""
+    the installed model the file names, at ``realism`` (0: the fidelity decoder) with ``head`` (a head,
+    a head's weights file, or None: the one shipped with the model). Files whose picture exceeds
+    ``max_pixels`` are refused first."""
+    realism = check_realism(realism)
     model = model or model_for(data)
     f = parse(data, model)
     check_decode_limit(f, max_pixels)
-    return to_image(reconstruct(f, model), f.width, f.height, f.mode)
+    if realism > 0 and not isinstance(head, PerceptualHead):
+        head = perceptual_head_for(model, head)
+    return to_image(reconstruct(f, model, realism, head), f.width, f.height, f.mode)
 
 
 def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
@@ -117,4 +148,6 @@ def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:
         info["model_matches"] = f.model_id == model.model_id
     else:
         info["model"] = entry.label if entry is not None else None
+        # whether `--realism` above 0 can decode it: a perceptual head ships with the model
+        info["perceptual"] = entry is not None and head_path(entry).exists()
     return info

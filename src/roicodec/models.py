@@ -15,10 +15,15 @@ import functools
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ModelMismatchError, WeightsError
 from .model import ModelConfig, RoiCodecModel
+from .perceptual_weights import read_head, read_head_metadata
 from .weights import read_metadata, read_model
+
+if TYPE_CHECKING:
+    from .model.perceptual import PerceptualHead
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -126,3 +131,33 @@ def model_for_id(model_id: bytes) -> RoiCodecModel:
         return load_model(entry)
     raise ModelMismatchError(f"file was made by model {model_id.hex()}, which is not installed "
                              "(pass its weights with model= / --weights)")
+
+
+# ---------------------------------------------------------------------------- perceptual heads
+#: Perceptual heads ship next to their base model as ``<base file stem>-perceptual.safetensors``.
+HEAD_SUFFIX = "-perceptual.safetensors"
+
+
+def head_path(entry: RoiCodecWeights) -> Path:
+    return entry.value.path.with_name(entry.value.path.name.removesuffix(".safetensors") + HEAD_SUFFIX)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_head(path: Path) -> "PerceptualHead":
+    return read_head(path)
+
+
+def perceptual_head_for(model: RoiCodecModel, path: str | Path | None = None) -> "PerceptualHead":
+    """The perceptual head for ``model``: from ``path``, or the one shipped with the model's entry."""
+    if path is None:
+        entry = entry_for_id(model.model_id)
+        if entry is None or not head_path(entry).exists():
+            raise WeightsError(f"no perceptual decoder is installed for model {model.model_id.hex()}; "
+                               "decode with realism 0")
+        path = head_path(entry)
+    path = Path(path).resolve()
+    base = read_head_metadata(path)["base_model_id"]
+    if base != model.model_id.hex():
+        raise ModelMismatchError(f"perceptual weights {path.name} were trained for model {base}, "
+                                 f"not {model.model_id.hex()}")
+    return _cached_head(path)

@@ -106,6 +106,9 @@ class RoiCodecModel(nn.Module):
     def decompress_latent(self, z_string: bytes, y_strings: list[bytes], latent_shape: tuple[int, int]) -> Tensor:
         return self.latent_codec.decompress(z_string, y_strings, latent_shape)
 
+    def synthesis_input(self, y_hat_int: Tensor, q: Tensor) -> Tensor:
+        """The latent g_s sees: the exact latent times the inverse gains of its quality map."""
+        return (from_fixed(y_hat_int).float() * self.inverse_gain(q)).contiguous(memory_format=torch.channels_last)
+
     def synthesise(self, y_hat_int: Tensor, q: Tensor) -> Tensor:
-        y_hat_s = (from_fixed(y_hat_int).float() * self.inverse_gain(q)).contiguous(memory_format=torch.channels_last)
-        return self.g_s(y_hat_s).clamp_(0, 1)
+        return self.g_s(self.synthesis_input(y_hat_int, q)).clamp_(0, 1)
