@@ -22,6 +22,11 @@ from roicodec.roi import quality_map
 FIXTURES = Path(__file__).parent / "fixtures"
 RELEASES = sorted(p for p in FIXTURES.iterdir() if (p / "manifest.json").exists())
 CASES = [(release, name) for release in RELEASES for name in json.loads((release / "manifest.json").read_text())]
+#: Largest pixel difference allowed per release, and the share of values that may differ. v0.1.0's pixels were
+#: decoded with the fidelity model's float32 file; since weights format 2 it stores its synthesis in float16
+#: (same model id, the same latent bit for bit): measured max |diff| 1 on 0.45-1.16 % of the values
+#: (67.5-71.6 dB between the two decodes). Every other set decodes exactly.
+PIXEL_TOLERANCE = {"v0.1.0": (1, 0.02)}
 
 
 @pytest.mark.parametrize("release,name", CASES, ids=[f"{r.name}/{n}" for r, n in CASES])
@@ -36,7 +41,9 @@ def test_files_of_earlier_releases_decode_bit_for_bit(release, name):
     assert hashlib.sha256(latent.numpy().tobytes()).hexdigest() == expected["latent_sha256"]
     image = roicodec.decompress(data)  # the registry picks the model the file names
     assert (image.mode, list(image.size)) == (expected["mode"], expected["size"])
-    assert np.array_equal(np.asarray(image), np.asarray(Image.open(release / f"{name}.png")))
+    diff = np.abs(np.asarray(image, np.int16) - np.asarray(Image.open(release / f"{name}.png"), np.int16))
+    most, share = PIXEL_TOLERANCE.get(release.name, (0, 0.0))
+    assert diff.max() <= most and (diff > 0).mean() <= share
 
 
 def test_decode_equals_model_reconstruction_exactly(model, card):

@@ -4,7 +4,21 @@ from safetensors.torch import load_file, save_file
 
 from roicodec.errors import WeightsError
 from roicodec.models import RoiCodecWeights
-from roicodec.weights import compute_model_id, read_metadata, read_model, to_module_names, to_stored_names
+from roicodec.weights import (
+    compute_model_id,
+    read_metadata,
+    read_model,
+    recompact,
+    rewrite_metadata,
+    stored_as,
+    storage_of,
+    tensors_digest,
+    to_module_names,
+    to_stored_names,
+)
+
+#: The fidelity model's id since v0.1.0: the hash of its float32 tensors, which every file it wrote names.
+FIDELITY_V1_ID = "f0d3e7c95049ec67"
 
 
 def test_shipped_weights_describe_themselves():
@@ -14,7 +28,7 @@ def test_shipped_weights_describe_themselves():
     meta = info["meta"]
     for key in ("architecture", "training_steps", "training_data", "lambda_range"):
         assert key in meta
-    assert RoiCodecWeights.DEFAULT.value.path.stat().st_size < 50 * 1024 * 1024
+    assert RoiCodecWeights.DEFAULT.value.path.stat().st_size < 35 * 1024 * 1024  # float16 transforms (was 48 MB)
 
 
 def test_model_id_covers_every_tensor():
@@ -32,7 +46,70 @@ def test_stored_names_are_flat_and_the_id_does_not_depend_on_the_module_tree(mod
     assert any(k.startswith("latent_codec.context.") for k in nested)
     assert to_module_names(stored).keys() == nested.keys()
     assert to_stored_names(nested).keys() == stored.keys()
-    assert compute_model_id(nested) == compute_model_id(stored) == model.model_id
+    info = read_metadata(RoiCodecWeights.DEFAULT.value.path)
+    # the loaded model widens the stored float16 tensors; narrowed again they hash as stored
+    assert tensors_digest(stored_as(nested, info["storage"])) == tensors_digest(stored)
+    assert tensors_digest(stored).hex() == info["tensors_sha256"]
+    assert model.model_id.hex() == info["model_id"]
+
+
+def test_compact_storage_keeps_the_model_id_and_the_entropy_path_exactly():
+    """Format 2: the fidelity model's analysis and synthesis are stored in float16 under its float32 id
+    (the files it wrote name that id); everything the CDFs come from is stored as trained."""
+    path = RoiCodecWeights.FIDELITY_V1.value.path
+    info = read_metadata(path)
+    assert (info["format"], info["model_id"], info["storage"]) == ("roicodec-weights-2", FIDELITY_V1_ID, "float16-transforms")
+    stored = load_file(str(path))
+    assert storage_of(stored) == "float16-transforms"
+    for name, t in stored.items():
+        in_transforms = name.startswith(("g_a.", "g_s."))
+        assert (t.dtype == torch.float16) == in_transforms, name
+        if not in_transforms:  # h_a, h_s, context, entropy bottleneck and its CDF tables, gains
+            assert t.dtype in (torch.float32, torch.int32), name
+
+
+def test_recompacting_is_idempotent_and_keeps_id_and_metadata(tmp_path):
+    src = RoiCodecWeights.FIDELITY_V1.value.path
+    again = recompact(src, tmp_path / "again.safetensors")
+    info = read_metadata(src)
+    assert again == info  # same id, stored hash, storage, config and meta
+
+
+def test_format_1_files_still_load(tmp_path):
+    """A format-1 file (the id is the hash of the stored tensors, no tensors_sha256) loads as before."""
+    src = RoiCodecWeights.FIDELITY_V1.value.path
+    info = read_metadata(src)
+    state = load_file(str(src))
+    old = tmp_path / "v1.safetensors"
+    import json
+
+    save_file(state, str(old), metadata={"format": "roicodec-weights-1", "model_id": compute_model_id(state).hex(),
+                                         "config": json.dumps(info["config"]), "meta": "{}"})
+    assert read_metadata(old)["tensors_sha256"] is None
+    assert read_model(old).model_id == compute_model_id(state)
+    save_file(state, str(old), metadata={"format": "roicodec-weights-1", "model_id": FIDELITY_V1_ID,
+                                         "config": json.dumps(info["config"]), "meta": "{}"})
+    with pytest.raises(WeightsError, match="model id"):  # format 1 has no logical id: it must hash
+        read_model(old)
+
+
+def test_rewriting_metadata_keeps_tensors_id_and_format(tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(RoiCodecWeights.FIDELITY_V1.value.path, copy)
+    before = read_metadata(copy)
+    after = rewrite_metadata(copy, {**before["meta"], "note": "annotated"})
+    assert after["meta"]["note"] == "annotated"
+    assert {k: after[k] for k in ("format", "model_id", "tensors_sha256", "storage")} == \
+        {k: before[k] for k in ("format", "model_id", "tensors_sha256", "storage")}
+
+
+def test_a_later_format_is_refused_by_name(tmp_path):
+    p = tmp_path / "future.safetensors"
+    save_file({"w": torch.zeros(1)}, str(p), metadata={"format": "roicodec-weights-9", "model_id": "00" * 8, "config": "{}"})
+    with pytest.raises(WeightsError, match="roicodec-weights-9"):
+        read_metadata(p)
 
 
 def test_a_loaded_model_carries_its_id_and_metadata(model):

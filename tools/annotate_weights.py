@@ -17,13 +17,13 @@ import json
 import math
 from pathlib import Path
 
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 import roicodec
 from roicodec.images import prepare
 from roicodec.models import weights_path
-from roicodec.weights import FORMAT, compute_model_id, read_metadata, read_model, write_weights_file
+from roicodec.errors import WeightsError
+from roicodec.weights import read_metadata, read_model, rewrite_metadata
 
 
 def measure_rate_curve(path: Path, folder: str) -> tuple[list[float], float]:
@@ -77,12 +77,10 @@ def main() -> None:
     if args.auto_scale is not None:
         meta["auto_scale"] = args.auto_scale == "on"
         print(f"rate curve (bpp per level from {meta['rate_curve_min_level']:g}):", meta["rate_curve_bpp"])
-    state = load_file(str(path))
-    if compute_model_id(state).hex() != info["model_id"]:
-        raise SystemExit("weights file is inconsistent: its tensors do not match its model id")
-    md = {"format": FORMAT, "model_id": info["model_id"], "config": json.dumps(info["config"]),
-          "meta": json.dumps(meta, sort_keys=True)}
-    write_weights_file(state, path, md)
+    try:
+        rewrite_metadata(path, meta)  # tensors, model id and storage format as they are
+    except WeightsError as exc:
+        raise SystemExit(f"weights file is inconsistent: {exc}") from None
     print(f"{path}: model {info['model_id']}, metadata updated")
 
 
