@@ -229,6 +229,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .serve.app import run
+    except ModuleNotFoundError as exc:  # the ui extra is not installed
+        if exc.name not in ("starlette", "uvicorn", "python_multipart"):
+            raise
+        print(f'roicodec: error: roicodec serve needs pip install "roicodec[ui]" (no module {exc.name})', file=sys.stderr)
+        return 1
+    run(host=args.host, port=args.port, max_pixels=args.max_pixels, open_browser=args.open)
+    return 0
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -331,6 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep classical codecs' results JSON in --out when made from the same images and sweep")
     e.add_argument("--reference", help="extra curve to plot and compare (CompressAI-style JSON, e.g. benchmarks/vtm_kodak.json)")
     e.set_defaults(func=_cmd_eval)
+
+    from .serve import DEFAULT_MAX_PIXELS  # the package's __init__ imports nothing
+
+    v = sub.add_parser("serve", help='a local web page: paint the ROI, pick the size, compare with AVIF/WebP (pip install "roicodec[ui]")')
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--max-pixels", type=_non_negative_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse uploads over this many pixels (default {DEFAULT_MAX_PIXELS:,}; 0 = the format's limit)")
+    v.add_argument("--open", action="store_true", help="open the page in the default browser")
+    v.set_defaults(func=_cmd_serve)
 
     for s in (c, r, b):
         s.add_argument("--scale", default="1",
