@@ -341,10 +341,10 @@ function sizeCanvas(c) {
 function drawPicture(ctx, c, im) {
   const ox = c.width / 2 - view.cx * view.zoom, oy = c.height / 2 - view.cy * view.zoom;
   ctx.setTransform(view.zoom, 0, 0, view.zoom, ox, oy);
-  ctx.imageSmoothingEnabled = view.zoom < 1;
+  ctx.imageSmoothingEnabled = view.zoom < 2;  // from 2x, the codecs' pixels as they are
   ctx.drawImage(im, 0, 0);
   if ($("overlay").checked && state.overlay) {
-    ctx.globalAlpha = 0.6;
+    ctx.globalAlpha = 0.35;
     ctx.drawImage(state.overlay, 0, 0);
     ctx.globalAlpha = 1;
   }
