@@ -233,9 +233,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from .serve.app import run
     except ModuleNotFoundError as exc:  # the ui extra is not installed
-        if exc.name not in ("starlette", "uvicorn", "python_multipart"):
+        missing = (exc.name or "").split(".")[0]
+        if missing not in ("starlette", "uvicorn", "python_multipart"):
             raise
-        print(f'roicodec: error: roicodec serve needs pip install "roicodec[ui]" (no module {exc.name})', file=sys.stderr)
+        print(f'roicodec: error: roicodec serve needs pip install "roicodec[ui]" (no module {missing})', file=sys.stderr)
         return 1
     run(host=args.host, port=args.port, max_pixels=args.max_pixels, open_browser=args.open)
     return 0
