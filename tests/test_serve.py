@@ -161,6 +161,15 @@ def test_a_job_codes_within_budget_and_compares_at_the_same_byte_count(client):
     assert client.get(f"/api/jobs/{job}/files/secrets.txt").status_code == 404
 
 
+def test_a_target_out_of_reach_gives_the_nearest_file_and_says_so(client):
+    image = _upload(client, _png(np.random.RandomState(0).randint(0, 256, (16, 16), np.uint8)), "tiny.png").json()["id"]
+    status = _wait(client, client.post("/api/jobs", data={"image": image, "target": "10", "unit": "bytes"}).json()["id"])
+    assert status["state"] == "done", status["error"]
+    rows = {row["codec"]: row for row in status["result"]["rows"]}
+    assert rows["roicodec"]["bytes"] > 10 and any("smallest file" in note for note in status["result"]["notes"])
+    assert "error" in rows["avif"] or rows["avif"]["bytes"] <= rows["roicodec"]["bytes"]
+
+
 def test_auto_roi_gives_an_editable_mask(client):
     image = _upload(client).json()["id"]
     r = client.post(f"/api/images/{image}/auto-roi")

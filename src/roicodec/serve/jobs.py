@@ -160,7 +160,7 @@ def _compare(job: Job, upload: Upload, budget: dict, mask: np.ndarray | None, st
     job.files["rcz"] = (res.data, "application/octet-stream")
     job.files["roicodec.png"] = (_png(decoded), "image/png")
     rows = [{"codec": "roicodec", "bytes": len(res.data), "bpp": bits_per_pixel(len(res.data), w, h),
-             "psnr": psnr(original, decoded), "psnr_roi": psnr(original, decoded, region) if region is not None else None,
+             "psnr": _db(psnr(original, decoded)), "psnr_roi": _db(psnr(original, decoded, region)) if region is not None else None,
              "image": "roicodec.png", "downloads": {"rcz": f"{stem}.rcz", "roicodec.png": f"{stem}_decoded.png"},
              "detail": f"base level {res.base_level:.2f}" + (f", ROI strength {res.roi_strength:g}" if info["has_roi"] else "")
              + (f", coded at {info['scale']:g}x" if info["scale"] != 1 else "")
@@ -170,9 +170,7 @@ def _compare(job: Job, upload: Upload, budget: dict, mask: np.ndarray | None, st
     for i, name in enumerate(BASELINES):
         job.advance(2 + i)
         rows.append(_baseline(job, name, original, len(res.data), region, stem))
-    notes = list(res.notes)
-    if len(res.data) > target:
-        notes.append(f"the file is {len(res.data)} bytes, over the {target}-byte target: the model cannot make a smaller one")
+    notes = list(res.notes)  # rate control's say when the target was out of reach
     notes += [f"ROI source {name} ({r['detector']}) marks {100 * r['coverage']:.1f} % of the picture"
               for name, r in res.roi_sources.items() if name != "mask"]
     job.step = len(job.stages)
@@ -194,8 +192,8 @@ def _baseline(job: Job, name: str, original: Image.Image, budget: int, region: n
     ext = {"avif": "avif", "webp": "webp"}[name]
     job.files[name] = (data, f"image/{ext}")
     job.files[f"{name}.png"] = (_png(decoded), "image/png")
-    return {"codec": name, "bytes": len(data), "bpp": bits_per_pixel(len(data), w, h), "psnr": psnr(original, decoded),
-            "psnr_roi": psnr(original, decoded, region) if region is not None else None, "image": f"{name}.png",
+    return {"codec": name, "bytes": len(data), "bpp": bits_per_pixel(len(data), w, h), "psnr": _db(psnr(original, decoded)),
+            "psnr_roi": _db(psnr(original, decoded, region)) if region is not None else None, "image": f"{name}.png",
             "downloads": {name: f"{stem}.{ext}", f"{name}.png": f"{stem}_{name}.png"}, "detail": f"quality {quality}"}
 
 
@@ -212,6 +210,11 @@ def importance_overlay(blocks: np.ndarray, size: tuple[int, int], scale: int) ->
     heat = cv2.applyColorMap(level, cv2.COLORMAP_JET)[..., ::-1]
     alpha = np.uint8(np.clip(level.astype(np.float32) * 0.85, 0, 255))
     return Image.fromarray(np.dstack([heat, alpha]), "RGBA")
+
+
+def _db(value: float) -> float | None:
+    """A PSNR for JSON, which has no infinity: None where the pictures are equal."""
+    return round(value, 3) if np.isfinite(value) else None
 
 
 def data_url(png: bytes) -> str:
