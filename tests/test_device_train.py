@@ -1,13 +1,18 @@
-"""tools/device_train.sh end to end on this CPU: train for a moment, split the weights for $OUT, join them."""
+"""tools/device_train.sh end to end on this CPU: train both shipped models for a moment, split their weights for
+$OUT, join them, and let tools/ship_weights.py turn them down."""
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from roicodec import load_model
+from roicodec.model import ModelConfig
+from roicodec.models import RoiCodecWeights
 from roicodec.weights import read_metadata
 
 from .conftest import synthetic_image
@@ -17,7 +22,7 @@ SCRIPT = ROOT / "tools" / "device_train.sh"
 
 
 @pytest.mark.skipif(shutil.which("split") is None, reason="needs coreutils split")
-def test_device_run_hands_back_weights_that_join_and_load(tmp_path):
+def test_device_run_trains_every_shipped_model_and_hands_back_weights_that_join_and_lose(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     for i in range(2):
@@ -25,20 +30,42 @@ def test_device_run_hands_back_weights_that_join_and_load(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "OUT": str(out), "DATA": str(data), "RUN": str(tmp_path / "run"),
-           "BATCH": "1", "CROP": "64", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(["bash", str(SCRIPT), "0.02"], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    parts = sorted(out.glob("final.safetensors.part*"))
-    assert len(parts) >= 4 and all(p.stat().st_size <= 16 * 2**20 for p in parts)  # $OUT's limit per file
-    assert "time budget of 0.02 min spent" in (out / "train.log").read_text()
+           "BATCH": "1", "HR_BATCH": "1", "CROP": "64", "SHARE": "0.5", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(["bash", str(SCRIPT), "0.04"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = [p for p in out.iterdir() if p.is_file()]
+    assert len(files) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in files)  # $OUT's limits
+    for name, entry in (("fidelity", RoiCodecWeights.FIDELITY_V1), ("highrate", RoiCodecWeights.HIGHRATE_V1)):
+        assert sorted(out.glob(f"{name}.safetensors.part*")), name
+        log = (out / f"train-{name}.log").read_text()
+        assert "time budget of 0.02 min spent" in log and "steps/s" in log  # SHARE 0.5 of 0.04 min each
     joined = subprocess.run(["bash", str(SCRIPT), "--join", str(out), str(tmp_path / "back")], env=env,
                             capture_output=True, text=True, timeout=300)
     assert joined.returncode == 0, joined.stderr[-2000:]
-    weights = tmp_path / "back" / "final.safetensors"
-    meta = read_metadata(weights)["meta"]
-    assert meta["training_steps"] > read_metadata(ROOT / "src/roicodec/weights/roicodec-fidelity-v1.safetensors")["meta"]["training_steps"]
-    assert meta["trained_on"].startswith("cpu")
-    load_model(weights)  # the model id matches the joined tensors
+    for name, entry, storage in (("fidelity", RoiCodecWeights.FIDELITY_V1, "float16-transforms"),
+                                 ("highrate", RoiCodecWeights.HIGHRATE_V1, "float16")):
+        weights = tmp_path / "back" / f"{name}.safetensors"
+        info = read_metadata(weights)
+        shipped = read_metadata(entry.value.path)
+        same = ModelConfig.from_dict(info["config"]) == ModelConfig.from_dict(shipped["config"])
+        assert same  # --init trains the architecture it starts from
+        assert info["meta"]["training_steps"] > shipped["meta"]["training_steps"]
+        assert info["meta"]["trained_on"].startswith("cpu")
+        assert info["meta"]["init_model_id"] == shipped["model_id"] != info["model_id"]
+        assert info["storage"] == storage  # stored as the model it started from
+        assert info["meta"].get("license") == shipped["meta"].get("license")  # the MIT notice travels
+        assert info["meta"].get("use_from_bpp") == shipped["meta"].get("use_from_bpp")
+        load_model(weights)  # the stored tensors match their hash
+    # a moment of training does not beat the shipped models: nothing is written to the package
+    before = sorted(p.name for p in (ROOT / "src/roicodec/weights").iterdir())
+    ship = subprocess.run([sys.executable, str(ROOT / "tools/ship_weights.py"), str(tmp_path / "back"),
+                           "--images", str(data), "--limit", "2", "--levels", "-3", "1", "3", "7"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert ship.returncode == 0, ship.stdout[-2000:] + ship.stderr[-2000:]
+    assert "nothing shipped" in ship.stdout
+    report = json.loads((tmp_path / "back" / "ship.json").read_text())
+    assert set(report) == {"fidelity", "highrate"} and not any(r["wins"] for r in report.values())
+    assert sorted(p.name for p in (ROOT / "src/roicodec/weights").iterdir()) == before
 
 
 def test_device_run_refuses_without_out_or_data(tmp_path):

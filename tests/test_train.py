@@ -159,3 +159,25 @@ def test_prefetched_batches_are_fixed_by_the_seed(tmp_path):
         assert torch.equal(got, forks[i % 3].sample_uint8(2))
     assert not torch.equal(batches[0], batches[1])  # the workers do not repeat each other
     assert torch.equal(sampler.fork(1).sample(2), sampler.fork(1).sample_uint8(2).float() / 255)
+
+
+def test_channels_last_falls_back_when_the_first_step_fails(tmp_path, monkeypatch, capsys):
+    """channels_last is for the GPU; should its first step fail (torch's CPU backward crashes on it), the run
+    goes on in the default memory format rather than losing a device call."""
+    import roicodec.train.loop as loop
+
+    real = loop.rate_distortion_loss
+
+    def picky(model, result, x, q):
+        if not x.is_contiguous():  # channels_last input
+            raise RuntimeError("no channels_last kernel")
+        return real(model, result, x, q)
+
+    monkeypatch.setattr(loop, "rate_distortion_loss", picky)
+    synthetic_image(80, 80).save(tmp_path / "0.png")
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), steps=2, batch=1, crop=64, bf16=False,
+                      channels_last=True, ckpt_every=10)
+    final = train(cfg, ModelConfig(n=32, m=144))
+    assert read_metadata(final)["meta"]["training_steps"] == 2
+    out = capsys.readouterr().out
+    assert "training in the default memory format" in out and "channels_last False" in out

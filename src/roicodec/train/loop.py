@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..atomic import atomic_write, atomic_write_text
 from ..hardware import cpu_has_native_bf16
 from ..model import ModelConfig, RoiCodecModel
 from ..model.exact import invalidate_exact_caches
-from ..weights import export_weights, load_state_into
+from ..weights import export_weights, load_state_into, storage_of
 from .data import CropSampler, list_images, random_quality_maps
 from .losses import psnr, rate_distortion_loss
 
@@ -54,6 +55,19 @@ class TrainConfig:
     #: instead of over the steps, and the run stops, checkpoints and exports when they are spent: a lent GPU
     #: gives one command at most 10 minutes, and a session ends after 180.
     minutes: float | None = None
+    #: channels_last activations and weights: faster bf16 convolutions on a GPU. None: on CUDA only (torch's CPU
+    #: backward crashes on it); if the first step fails with it anyway, the run falls back to the default format.
+    channels_last: bool | None = None
+    #: How the exported weights are stored (weights.STORAGE). None: as the --init file stores them, float32 for a
+    #: fresh model (a fine-tuned fidelity model comes back with float16 transforms, the high-rate one in float16).
+    storage: str | None = None
+    #: Threads that crop batches ahead of a GPU (None: half the cores, 2 to 8).
+    loader_workers: int | None = None
+
+
+#: Metadata an --init model hands on to the weights trained from it: what the model is and its licence, and
+#: its role among the shipped models. Measured figures (the rate curve, Kodak) are measured again.
+INHERITED_META = ("architecture", "role", "license", "transforms_source", "use_from_bpp", "auto_scale")
 
 
 def _lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
@@ -113,8 +127,12 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     step = 0
     history: list[dict] = []
     init_state = None
+    inherited: dict = {}
     if ck is not None:  # a run resumes with the architecture it started with
         model_config = ModelConfig.from_dict(ck.get("model_config", model_config.to_dict()))
+        inherited = ck.get("inherited_meta", {})
+        if cfg.storage is None:
+            cfg = replace(cfg, storage=(ck.get("train_config") or {}).get("storage"))
     elif cfg.init:
         from safetensors.torch import load_file
 
@@ -124,10 +142,21 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         model_config = ModelConfig.from_dict(info["config"])  # --init trains the model it starts from
         step = int(info["meta"].get("training_steps", 0))
         init_state = load_file(cfg.init)
+        inherited = {k: info["meta"][k] for k in INHERITED_META if k in info["meta"]}
+        inherited["init_model_id"] = info["model_id"]
+        if cfg.storage is None:
+            cfg = replace(cfg, storage=storage_of(init_state))
+    if cfg.storage is None:
+        cfg = replace(cfg, storage="float32")
     model = RoiCodecModel(model_config)
     if init_state is not None:
         load_state_into(model, init_state)
     model.to(device).train()
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if device == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in float32
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam([{"params": main_params}, {"params": aux_params, "lr": 1e-3}], lr=cfg.lr)
@@ -142,7 +171,8 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     if step >= cfg.steps:  # else the loop would not run and the old weights would be exported as new
         raise ValueError(f"--steps {cfg.steps} is not above the starting step {step}; give the total step count to reach")
     sampler = CropSampler(cfg.data, cfg.crop, seed=cfg.seed + step, synthetic_fraction=cfg.synthetic_text)
-    drawn = prefetched(sampler, cfg.batch) if device == "cuda" else None
+    workers = cfg.loader_workers or min(8, max(2, (os.cpu_count() or 4) // 2))
+    drawn = prefetched(sampler, cfg.batch, workers=workers, depth=4) if device == "cuda" else None
     val = load_eval_images(cfg.val, cfg.val_images) if cfg.val else []
     lat = cfg.crop // 16
     level_range = model_config.level_range
@@ -151,18 +181,36 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, desc="training", dynamic_ncols=True)
     ema: dict[str, float] = {}
     out_of_time = False
+    waited = 0.0  # seconds the loop spent waiting for a batch: the loader starves the GPU if this grows
+
+    def forward_backward(x: torch.Tensor, q: torch.Tensor) -> dict:
+        opt.zero_grad(set_to_none=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+            result = model(x, q)
+        terms = rate_distortion_loss(model, result, x, q)
+        (terms["loss"] + model.aux_loss()).backward()
+        return terms
+
     while step < cfg.steps and not out_of_time:
         elapsed = time.time() - t0
         lr = _lr_at(cfg, step, elapsed)
         opt.param_groups[0]["lr"] = lr
+        t_wait = time.time()
         x = (next(drawn) if drawn else sampler.sample_uint8(cfg.batch)).to(device, non_blocking=True).float().div_(255.0)
+        waited += time.time() - t_wait if drawn else 0.0
         q = random_quality_maps(cfg.batch, lat, lat, level_range, rng).to(device)
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
-            result = model(x, q)
-        terms = rate_distortion_loss(model, result, x, q)
-        total = terms["loss"] + model.aux_loss()
-        opt.zero_grad(set_to_none=True)
-        total.backward()
+        try:
+            terms = forward_backward(x, q)
+        except RuntimeError as exc:
+            if not (channels_last and step == first_step):
+                raise
+            tqdm.write(f"channels_last failed on the first step ({str(exc).splitlines()[0][:200]}); "
+                       "training in the default memory format")
+            channels_last = False
+            model.to(memory_format=torch.contiguous_format)
+            terms = forward_backward(x, q)
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
         opt.step()
         step += 1
@@ -176,7 +224,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         if step % cfg.ckpt_every == 0 or last:
             history.append({"step": step, **ema, "seconds": time.time() - t0})
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                     "train_config": asdict(cfg), "model_config": model_config.to_dict()}
+                     "train_config": asdict(cfg), "model_config": model_config.to_dict(), "inherited_meta": inherited}
             atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
         if val and (step % cfg.val_every == 0 or last):
             rows = validate(model, val, sorted({level_range.low, 0.0, 2.0, 4.0, 6.0, level_range.high}))
@@ -184,13 +232,20 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
             tqdm.write(f"step {step} val: " + " ".join(f"q{r['level']:g}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
             atomic_write_text(out / "history.json", json.dumps(history, indent=1))
     bar.close()
+    seconds = time.time() - t0
     if out_of_time:
         tqdm.write(f"time budget of {cfg.minutes:g} min spent at step {step} "
-                   f"({(step - first_step) / (time.time() - t0):.2f} steps/s)")
+                   f"({(step - first_step) / seconds:.2f} steps/s)")
+    tqdm.write(f"{step - first_step} steps in {seconds:.0f} s: {(step - first_step) / max(seconds, 1e-9):.2f} steps/s, "
+               f"{(step - first_step) * cfg.batch / max(seconds, 1e-9):.1f} crops/s at batch {cfg.batch}, "
+               f"channels_last {channels_last}, waiting for data {100 * waited / max(seconds, 1e-9):.1f} % of the time")
     final = out / "final.safetensors"
     meta = training_meta(step, cfg.data, asdict(cfg), model_config)
+    meta.update(inherited)
     meta["trained_on"] = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    export_weights(model.cpu().eval(), final, meta)
+    meta["steps_per_second"] = round((step - first_step) / max(seconds, 1e-9), 3)
+    model = model.cpu().eval().to(memory_format=torch.contiguous_format)
+    export_weights(model, final, meta, storage=cfg.storage)
     return final
 
 
@@ -239,5 +294,6 @@ def export_checkpoint(run_dir: str | Path, dest: str | Path, extra_meta: dict | 
     invalidate_exact_caches(model)
     tc = ck.get("train_config") or {}
     meta = training_meta(ck["step"], tc.get("data", "../shared/data/train"), tc, model_config)
+    meta.update(ck.get("inherited_meta", {}))
     meta.update(extra_meta or {})
-    return export_weights(model.eval(), dest, meta)
+    return export_weights(model.eval(), dest, meta, storage=tc.get("storage") or "float32")
