@@ -78,6 +78,7 @@ async function openFile(file) {
     updateHint();
     setState("ready");
     showView("paint");
+    fitPaint();
     drawPaint();
   } catch (err) {
     $("picture-name").textContent = file.name;
@@ -98,6 +99,14 @@ document.addEventListener("drop", (e) => {
 
 const paint = $("paint");
 let stroke = null;  // last point of the stroke being drawn
+
+function fitPaint() {  // the picture as large as the area allows (small ones up to 4x), for painting
+  if (!state.upload) return;
+  const wrap = $("paint-wrap");
+  const scale = Math.min((wrap.clientWidth - 2) / state.upload.width, (wrap.clientHeight - 2) / state.upload.height, 4);
+  paint.style.width = `${Math.floor(state.upload.width * scale)}px`;
+  paint.style.height = `${Math.floor(state.upload.height * scale)}px`;
+}
 
 function drawPaint() {
   if (!state.image) return;
@@ -450,7 +459,7 @@ $("zoom-1").addEventListener("click", () => zoomAt(1 / view.zoom, canvasA.width 
 $("zoom-fit").addEventListener("click", fit);
 for (const id of ["left", "right", "overlay"]) $(id).addEventListener("change", drawCompare);
 for (const input of document.querySelectorAll("input[name=layout]")) input.addEventListener("change", fit);
-window.addEventListener("resize", () => { if (!$("view-compare").hidden) drawCompare(); });
+window.addEventListener("resize", () => { fitPaint(); if (!$("view-compare").hidden) drawCompare(); });
 
 // ---- tabs -----------------------------------------------------------------------------------
 
@@ -458,6 +467,7 @@ function showView(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
   $("view-paint").hidden = name !== "paint";
   $("view-compare").hidden = name !== "compare";
+  if (name === "paint") fitPaint();
   if (name === "compare") requestAnimationFrame(drawCompare);
 }
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
