@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,64 @@ from roicodec import bitstream
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fuzz" / "corpus"
 RUNS = 20_000
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def crafted(seed: str, width: int, height: int, payload: int | None = 0) -> bytes:
+    """A file with valid CRC, the model and quality of corpus file ``seed``, another size, no ROI, and
+    payloads cut to ``payload`` bytes (None: kept)."""
+    f = bitstream.peek_header((CORPUS / seed).read_bytes())["file"]
+    cut = (lambda p: p) if payload is None else (lambda p: p[:payload])
+    out = bytearray(bitstream.MAGIC) + bytes([bitstream.VERSION]) + f.model_id + _varint(width) + _varint(height)
+    out += bytes([0]) + round(f.base_level * bitstream.BASE_LEVEL_STEPS).to_bytes(2, "little", signed=True) + bytes(2)
+    out += _varint(0) + _varint(len(cut(f.z_payload))) + cut(f.z_payload) + bytes([len(f.y_payloads)])
+    for p in f.y_payloads:
+        out += _varint(len(cut(p))) + cut(p)
+    return bytes(out) + zlib.crc32(out).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("seed", ["fid-bpp0.3.rcz", "hr-bpp0.8.rcz"])
+@pytest.mark.parametrize("payload", [0, 3])
+def test_short_payloads_decode_the_same_every_time(seed, payload):
+    """Found while writing the fuzzer: CompressAI's rANS decoder does not check bounds, so payloads shorter
+    than their symbols need made it read past them (pixels from the heap). The decoder pads them with zeros."""
+    data = crafted(seed, 160, 96, payload)
+    first = roicodec.decompress(data).tobytes()
+    churn = [bytearray(os.urandom(4096)) for _ in range(64)]  # other bytes where an over-read would land
+    assert roicodec.decompress(data).tobytes() == first
+    del churn
+
+
+def test_empty_payloads_of_a_big_picture_do_not_crash():
+    """Found while writing the fuzzer (its decode cap keeps it below this size): a 37-byte 1024x1024 file with
+    empty payloads and a valid CRC crashed the process (segfault: the rANS decoder read past the payload).
+    Decoded in a subprocess, so a crash fails the test."""
+    data = crafted("hr-bpp0.8.rcz", 1024, 1024)
+    assert len(data) < 40
+    code = ("import sys, roicodec; im = roicodec.decompress(sys.stdin.buffer.read()); "
+            "print(im.size, im.mode)")
+    run = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout.decode().strip() == "(1024, 1024) RGB"
+
+
+def test_decode_limit_counts_the_padded_picture():
+    """Found by the fuzzer (a hang): a 12288x1 strip is decoded as 64x12288 pixels (2.7 s); the limit counted 12 288.
+    At the default limit a 1x2^20 header (a few dozen bytes) asked for 64 Mpixels, ~20 GB."""
+    with pytest.raises(roicodec.errors.DecodeLimitError, match="padded"):
+        roicodec.decompress(crafted("fid-bpp0.3.rcz", 12288, 1), max_pixels=1 << 16)
+    with pytest.raises(roicodec.errors.DecodeLimitError):
+        roicodec.decompress(crafted("hr-bpp0.8.rcz", bitstream.MAX_SIDE, 1))
+    assert roicodec.decompress(crafted("fid-bpp0.3.rcz", 256, 200, None), max_pixels=256 * 256).size == (256, 200)
 
 
 def test_corpus_matches_its_manifest_and_decodes():

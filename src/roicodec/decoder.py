@@ -18,6 +18,7 @@ from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
 from .images import to_image
 from .levels import LevelRange
 from .model import RoiCodecModel
+from .model.latent_codec import hyper_z_shape
 from .model.perceptual import PerceptualHead
 from .models import entry_for_id, head_path, model_for_id, perceptual_head_for
 from .roi import quality_map
@@ -44,22 +45,43 @@ def file_levels(f: RczFile, level_range: LevelRange) -> torch.Tensor:
 
 
 def check_decode_limit(f: RczFile, max_pixels: int | None) -> None:
-    """Refuse before any allocation a file whose coded picture exceeds max_pixels (None: no limit)."""
+    """Refuse before any allocation a file whose coded picture, padded to the hyper stride as decoding
+    needs it, exceeds max_pixels (None: no limit)."""
     cw, ch = f.coded_size
-    pixels = max(cw * ch, f.width * f.height)
+    ph, pw = bitstream.padded_size(ch, cw)  # what is decoded: a 12288x1 strip is 64x12288 (fuzz/, docs/fuzzing.md)
+    pixels = max(ph * pw, f.width * f.height)
     if max_pixels is not None and pixels > max_pixels:
         memory = bitstream.DECODE_BYTES_PER_PIXEL * pixels / 2**30
         raise DecodeLimitError(
-            f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size"
+            f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size padded to {bitstream.HYPER_STRIDE}"
             f"{f' (~{memory:.0f} GiB of memory)' if memory >= 1 else ''}, over the limit of {max_pixels:,}; "
             "raise the limit with max_pixels (--max-pixels)"
         )
 
 
+#: Zero bytes appended to each rANS payload per symbol it codes, before decoding. CompressAI's rANS
+#: decoder reads without bounds checks, so a payload shorter than its symbols need (a damaged or crafted
+#: file that still passes the CRC) made it read past its buffer: pixels from the heap, and a segfault
+#: from about 768x768 (a 37-byte file; fuzz/, docs/fuzzing.md). A symbol takes at most 16 bits of the
+#: stream except after the rare escape code (probability ~2^-16 a symbol), so 8 bytes a symbol keeps the
+#: reads inside the padding: a short payload decodes to the same (garbage) picture everywhere.
+PAD_BYTES_PER_SYMBOL = 8
+
+
+def padded_payloads(f: RczFile, model: RoiCodecModel) -> tuple[bytes, list[bytes]]:
+    """The file's payloads, each followed by PAD_BYTES_PER_SYMBOL zero bytes per symbol it codes."""
+    h, w = f.latent_shape
+    hz, wz = hyper_z_shape((h, w))
+    codec = model.latent_codec
+    z = f.z_payload + bytes(PAD_BYTES_PER_SYMBOL * codec.entropy_bottleneck.channels * hz * wz + 64)
+    ys = [p + bytes(PAD_BYTES_PER_SYMBOL * c * h * w + 64) for p, c in zip(f.y_payloads, codec.context.groups)]
+    return z, ys
+
+
 def decode_latent(f: RczFile, model: RoiCodecModel) -> torch.Tensor:
     """The exact latent (fixed-point integers in float64); a damaged payload is a BitstreamError."""
     try:
-        return model.decompress_latent(f.z_payload, f.y_payloads, f.latent_shape)
+        return model.decompress_latent(*padded_payloads(f, model), f.latent_shape)
     except (RuntimeError, ValueError, OverflowError) as exc:
         raise BitstreamError(f"corrupt file: entropy decoding failed ({exc})") from None
 
