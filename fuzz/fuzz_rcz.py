@@ -13,7 +13,9 @@ DecodeLimitError, ...). Anything else is a finding and stops the run with the in
 
 * another exception type (an uncaught exception: atheris writes ``crash-*``);
 * a crash of the process (a segfault in the rANS coder, an abort);
-* a decode that returns a picture of another size or mode than the header states;
+* a decode that returns a picture of another size or mode than the header states, or (every
+  REPEAT_EVERY-th decode, decoded again) other pixels the second time: how a read past a payload shows
+  below the sizes where it crashes (the rANS decoder does not check bounds; docs/fuzzing.md);
 * a hang: an input that takes over HANG_SECONDS (the harness checks; libFuzzer's ``-timeout=5`` catches
   an input that never returns);
 * an allocation beyond ``2 x`` what the header justifies: the growth of the peak resident memory over one
@@ -59,18 +61,21 @@ torch.set_num_threads(1)
 HANG_SECONDS = 5.0
 #: Decoder's fixed cost beside the per-pixel one (measured: a 64x64 picture grows the peak by ~10 MB).
 DECODE_FIXED_BYTES = 16 << 20
-#: Coded pixels the harness lets a file decode (256x256): larger ones must raise DecodeLimitError.
+#: Coded pixels, padded to 64, the harness lets a file decode (256x256): larger ones must raise
+#: DecodeLimitError. Keeps every decode under ~0.3 s; bigger pictures are the regression tests' job.
 MAX_PIXELS = 1 << 16
 FIX_CRC = float(os.environ.get("FUZZ_FIX_CRC", "0.25"))
 HEADER_BYTES = 32
 STATS_EVERY = 1000
+#: Every this many successful decodes, decode again and compare (an out-of-bounds read shows as other pixels).
+REPEAT_EVERY = 4
 
 _libc = ctypes.CDLL(None)
 _status = Path("/proc/self/status")
 _clear_refs = Path("/proc/self/clear_refs")
 _can_measure = _clear_refs.exists() and os.access(_clear_refs, os.W_OK)
 
-stats = {"inputs": 0, "parsed": 0, "decoded": 0, "limit": 0, "refused_after_parse": 0,
+stats = {"inputs": 0, "parsed": 0, "decoded": 0, "repeated": 0, "limit": 0, "refused_after_parse": 0,
          "max_seconds": 0.0, "max_alloc_ratio": 0.0}
 _stats_file = os.environ.get("FUZZ_STATS")
 _runs = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("-runs=")), -1)
@@ -135,6 +140,13 @@ def check(data: bytes) -> None:
         stats["decoded"] += 1
         if image.size != (f.width, f.height) or image.mode != f.mode:
             raise Finding(f"decoded {image.size} {image.mode}, header says {(f.width, f.height)} {f.mode}")
+        if stats["decoded"] % REPEAT_EVERY == 0:  # the same bytes decode to the same pixels
+            stats["repeated"] += 1
+            churn = [bytearray(os.urandom(4096)) for _ in range(16)]  # other bytes where an over-read lands
+            again = roicodec.decompress(data, max_pixels=MAX_PIXELS)
+            del churn
+            if again.tobytes() != image.tobytes():
+                raise Finding(f"a {f.width}x{f.height} file (scale {f.scale}/8) decodes to other pixels the second time")
 
 
 def _write_stats() -> None:
