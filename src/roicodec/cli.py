@@ -204,9 +204,33 @@ def _cmd_info(args: argparse.Namespace) -> int:
 _TRAIN_OPTIONS = ("steps", "batch", "crop", "lr", "init", "val", "val_every", "threads", "synthetic_text", "minutes")
 
 
+def _cmd_train_perceptual(args: argparse.Namespace) -> int:
+    """One head per base model (every shipped model unless --base), each in <out>/<model label>."""
+    from .models import RoiCodecWeights, shipped
+    from .train.perceptual import PerceptualConfig, ship, train_head
+
+    labels = args.base or [e.label for e in shipped()]
+    for label in labels:
+        if RoiCodecWeights.named(label) is None:
+            raise ValueError(f"--base {label!r} is not a shipped model ({', '.join(e.label for e in shipped())})")
+        out = Path(args.out) / label
+        if args.ship:
+            print(f"{ship(out / 'head.safetensors', label)}: perceptual head of {label}")
+            continue
+        if not args.data:
+            raise ValueError("--data is required")
+        given = {k: v for k, v in vars(args).items() if k in ("steps", "batch", "crop", "lr", "threads", "minutes")}
+        cfg = PerceptualConfig(data=args.data, out=str(out), base=label, onnx=args.squeezenet, heads=args.lpips_heads,
+                               bf16=None if args.bf16 == "auto" else args.bf16 == "on", **given)
+        print(train_head(cfg))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import TrainConfig, export_checkpoint, train
 
+    if args.perceptual:
+        return _cmd_train_perceptual(args)
     if args.export_now:
         dest = Path(args.out) / "final.safetensors"
         print(f"{dest}: model {export_checkpoint(args.out, dest).hex()}")
@@ -330,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock budget: the learning rate anneals over it, then the run checkpoints and exports "
                         "(--steps stays a cap)")
     t.add_argument("--export-now", action="store_true", help="export the run's current checkpoint and stop")
+    t.add_argument("--perceptual", action="store_true",
+                   help="train the perceptual heads (decode-time realism) of the shipped models; the models stay frozen")
+    t.add_argument("--base", action="append", metavar="MODEL",
+                   help="with --perceptual: only this shipped model (repeatable; default: every shipped model)")
+    t.add_argument("--squeezenet", metavar="PATH", help="with --perceptual: the SqueezeNet ONNX (file or folder)")
+    t.add_argument("--lpips-heads", metavar="PATH", help="with --perceptual: LPIPS' squeeze.pth (file or folder)")
+    t.add_argument("--ship", action="store_true",
+                   help="with --perceptual: place the run's heads next to their models in the package, no training")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval", help="R-D comparison with classical codecs (table, JSON, plots)")

@@ -2,8 +2,9 @@
 
 In the style of Pillow's own plugins: ``_open`` reads the header only (size, mode, and the model and
 levels in ``info``) and sets one tile; the picture is decoded when Pillow loads the tile (``load()``,
-or anything that needs pixels), by the installed model the file names. A file whose model is not
-installed fails on load with an OSError that names the model id.
+or anything that needs pixels), by the installed model the file names, at the image's ``realism``
+(default 0, the fidelity decoder; set it before loading). A file whose model is not installed fails on
+load with an OSError that names the model id.
 
 Saving takes ``bpp``, ``size`` or ``quality`` (exactly one; ``quality`` is a roicodec quality level,
 not a JPEG 0-100 setting) and ``roi``, ``roi_strength``, ``effort``, ``scale``, ``model``, as
@@ -43,6 +44,14 @@ def _accept(prefix: bytes) -> bool:
 class RczImageFile(ImageFile.ImageFile):
     format = FORMAT
     format_description = "roicodec learned image"
+    #: Decode-time realism in [0, 1] (0: the fidelity decoder), like Pillow's ``draft`` a choice made between
+    #: ``Image.open`` and ``load()``: ``im = Image.open("x.rcz"); im.realism = 1.0; im.load()``.
+    realism: float = 0.0
+
+    def load(self):  # type: ignore[override]
+        if self.tile:  # the tile carries the realism to the decoder
+            self.tile = [ImageFile._Tile(t.codec_name, t.extents, t.offset, (float(self.realism),)) for t in self.tile]
+        return super().load()
 
     def _open(self) -> None:
         assert self.fp is not None
@@ -78,7 +87,7 @@ class RczDecoder(ImageFile.PyDecoder):
         from .api import decompress
 
         try:
-            picture = decompress(data)
+            picture = decompress(data, realism=self.args[0] if self.args else 0.0)
         except ModelMismatchError as exc:
             model_id = bitstream.peek_header(data)["model_id"]
             raise OSError(
