@@ -181,3 +181,14 @@ def test_channels_last_falls_back_when_the_first_step_fails(tmp_path, monkeypatc
     assert read_metadata(final)["meta"]["training_steps"] == 2
     out = capsys.readouterr().out
     assert "training in the default memory format" in out and "channels_last False" in out
+
+
+def test_a_run_from_trained_weights_warms_the_learning_rate_up():
+    """Adam's first step moves every parameter by ±lr: from --init weights the rate rises over INIT_WARMUP_STEPS."""
+    from roicodec.train.loop import INIT_WARMUP_STEPS, _lr_at
+
+    cfg = TrainConfig(data="d", out="o", steps=10_000, lr=1e-4, minutes=5.0)
+    assert _lr_at(cfg, step=64_000, elapsed=0.0, run_step=0, warmup=INIT_WARMUP_STEPS) == 1e-4 / INIT_WARMUP_STEPS
+    assert _lr_at(cfg, step=64_249, elapsed=0.0, run_step=249, warmup=500) == 1e-4 / 2
+    assert _lr_at(cfg, step=70_000, elapsed=0.0, run_step=6000, warmup=500) == 1e-4
+    assert _lr_at(cfg, step=1, elapsed=0.0) == 1e-4  # no warm-up unless asked

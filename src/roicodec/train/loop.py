@@ -63,6 +63,11 @@ class TrainConfig:
     storage: str | None = None
     #: Threads that crop batches ahead of a GPU (None: half the cores, 2 to 8).
     loader_workers: int | None = None
+    #: Steps over which the learning rate rises linearly to its schedule at the start of a run. A fresh Adam on
+    #: trained weights moves every parameter by ±lr on its first step (its second-moment estimate is that one
+    #: gradient): one step at 1e-4 cost the fidelity model 2.6 dB at level 7 (docs/gpu-training.md). None: 500
+    #: steps when starting from --init weights, none when resuming a checkpoint (its optimizer state comes too).
+    warmup_steps: int | None = None
 
 
 #: Metadata an --init model hands on to the weights trained from it: what the model is and its licence, and
@@ -70,11 +75,17 @@ class TrainConfig:
 INHERITED_META = ("architecture", "role", "license", "transforms_source", "use_from_bpp", "auto_scale")
 
 
-def _lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
-    """Cosine from cfg.lr down to lr_final_fraction of it, over the steps or, with a time budget, over its seconds."""
+#: TrainConfig.warmup_steps of a run that starts from --init weights.
+INIT_WARMUP_STEPS = 500
+
+
+def _lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, run_step: int = 0, warmup: int = 0) -> float:
+    """Cosine from cfg.lr down to lr_final_fraction of it, over the steps or, with a time budget, over its seconds;
+    times a linear rise over the first ``warmup`` steps of this run (``run_step`` counts from 0)."""
     t = elapsed / (60 * cfg.minutes) if cfg.minutes else step / max(cfg.steps, 1)
     t = min(t, 1.0)
-    return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
+    lr = cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
+    return lr * min(1.0, (run_step + 1) / warmup) if warmup else lr
 
 
 @torch.no_grad()
@@ -148,6 +159,8 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
             cfg = replace(cfg, storage=storage_of(init_state))
     if cfg.storage is None:
         cfg = replace(cfg, storage="float32")
+    if cfg.warmup_steps is None:
+        cfg = replace(cfg, warmup_steps=INIT_WARMUP_STEPS if init_state is not None and ck is None else 0)
     model = RoiCodecModel(model_config)
     if init_state is not None:
         load_state_into(model, init_state)
@@ -195,7 +208,7 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
 
     while step < cfg.steps and not out_of_time:
         elapsed = time.time() - t0
-        lr = _lr_at(cfg, step, elapsed)
+        lr = _lr_at(cfg, step, elapsed, step - first_step, cfg.warmup_steps)
         opt.param_groups[0]["lr"] = lr
         t_wait = time.time()
         x = (next(drawn) if drawn else sampler.sample_uint8(cfg.batch)).to(device, non_blocking=True).float().div_(255.0)
