@@ -9,7 +9,8 @@
 #   highrate  from src/roicodec/weights/roicodec-highrate-v1.safetensors, the rest (2.5 of 8): end to end at its
 #             own levels (λ 0.011-1.41, the transforms pretrained at 0.125, the latent codec fitted on CPU)
 #
-# `roicodec train --init` trains the architecture it starts from, at its level range, and exports in the
+# `roicodec train --init` trains the architecture it starts from, at its level range, warms the learning rate
+# up over 500 steps (a fresh Adam on trained weights would shake them: docs/gpu-training.md), and exports in the
 # storage it started from (float16 transforms for the fidelity model, float16 for the high-rate one). The
 # models train one after the other (CONCURRENT=1: both at once, each for all the minutes); each model's
 # weights go to $OUT as soon as it is done, so a failure or a time-out later still brings the first back.
