@@ -135,6 +135,21 @@ def test_decompress_max_pixels(tmp_path, png, capsys):
         main(["decompress", str(rcz), "-o", str(out), "--max-pixels", "-5"])
 
 
+def test_decompress_max_memory(tmp_path, png, capsys):
+    rcz = tmp_path / "m.rcz"
+    assert main(["compress", str(png), "-o", str(rcz), "--quality", "1"]) == 0
+    out = tmp_path / "m.png"
+    assert main(["decompress", str(rcz), "-o", str(out), "--max-memory", "1MB"]) == 1  # 128x128 decoded: ~5 MB
+    err = capsys.readouterr().err
+    assert "--max-memory" in err and "GiB of memory" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert main(["decompress", str(rcz), "-o", str(out), "--max-memory", "0"]) == 0  # 0: no limit
+    assert main(["decompress", str(rcz), "-o", str(out), "--max-memory", "2GiB"]) == 0
+    assert out.exists()
+    with pytest.raises(SystemExit):
+        main(["decompress", str(rcz), "-o", str(out), "--max-memory", "lots"])
+
+
 def test_compress_effort(tmp_path, png, capsys):
     rcz = tmp_path / "e.rcz"
     assert main(["compress", str(png), "-o", str(rcz), "--bpp", "0.4", "--effort", "1"]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 import time
 import zlib
@@ -115,11 +116,40 @@ def _claiming(data: bytes, model, width: int, height: int) -> bytes:
 
 def test_crafted_huge_picture_is_refused_before_decoding(model, card):
     data = _claiming(roicodec.compress(card, quality=0, model=model), model, 16384, 16384)
-    assert len(data) < 20_000  # a few KB that would otherwise ask for ~80 GB
+    assert len(data) < 20_000  # a few KB that would otherwise ask for ~11 GB
     t0 = time.perf_counter()
-    with pytest.raises(roicodec.DecodeLimitError, match=r"16384x16384 file needs 268,435,456 pixels.*GiB.*over the limit of 50,000,000.*--max-pixels"):
+    with pytest.raises(roicodec.DecodeLimitError) as exc:
         roicodec.decompress(data, model=model)
+    message = str(exc.value)
+    assert re.search(r"16384x16384 file needs ~10\.7 GiB of memory \(268,435,456 pixels.*over the limit of 8\.0 GiB"
+                     r".*max_memory \(--max-memory\)", message) and "\n" not in message
+    with pytest.raises(roicodec.DecodeLimitError, match="max_pixels"):  # the pixel limit still works
+        roicodec.decompress(data, model=model, max_pixels=50_000_000, max_memory=None)
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_header_beyond_the_format_is_refused_in_one_line(model, card):
+    """65535x65535 declared (4.3 Gpixels, over the format's 2^28): refused before anything is allocated."""
+    data = roicodec.compress(card, quality=0, model=model)
+    f = decoder.parse(data, model)
+    head = 4 + 1 + bitstream.MODEL_ID_BYTES
+    sizes = bitstream._varint(f.width) + bitstream._varint(f.height)
+    assert data[head:head + len(sizes)] == sizes
+    crafted = _with_crc(data[:head] + bitstream._varint(65535) * 2 + data[head + len(sizes):-4])
+    t0 = time.perf_counter()
+    with pytest.raises(roicodec.RoicodecError) as exc:
+        roicodec.decompress(crafted, model=model, max_memory=None)
+    assert "\n" not in str(exc.value) and "65535x65535" in str(exc.value)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_memory_limit_follows_the_tiled_decoder():
+    """Beyond one tile, memory grows by DECODE_BYTES_PER_TILED_PIXEL: a 50 MP photo passes the default limit
+    (docs/memory.md measured its peak), a header at the format's limit does not."""
+    assert bitstream.decode_memory(8640 * 5760) < 4e9 < bitstream.MAX_DECODE_MEMORY
+    assert bitstream.decode_memory(bitstream.MAX_PIXELS) > bitstream.MAX_DECODE_MEMORY
+    assert bitstream.decode_memory(bitstream.MAX_DECODE_PIXELS) <= bitstream.MAX_DECODE_MEMORY
+    assert bitstream.MAX_DECODE_PIXELS > 150_000_000
 
 
 def test_decode_limit_counts_the_coded_size(model, card):

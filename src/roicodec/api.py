@@ -79,15 +79,16 @@ def compress(image: ImageLike, **options) -> bytes:
 compress.__signature__ = _signature.signature(compress_detailed).replace(return_annotation=bytes)  # type: ignore[attr-defined]
 
 
-def decompress(data: bytes, *, model: RoiCodecModel | None = None,
-               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS, realism: float = 0.0,
+def decompress(data: bytes, *, model: RoiCodecModel | None = None, max_pixels: int | None = None,
+               max_memory: int | None = bitstream.MAX_DECODE_MEMORY, realism: float = 0.0,
                perceptual: str | Path | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (RGB, or L for grayscale sources). Without ``model`` the
     installed model the file names decodes it. ``realism`` in [0, 1]: 0 is the fidelity decoder, higher
     lets the perceptual decoder synthesise texture outside the file's regions of interest (the file is
-    the same; ``perceptual`` names another head's weights file). Pictures over ``max_pixels`` are refused
-    before decoding (a guard against crafted headers); None decodes any size the format allows."""
-    return decoder.decompress(data, model, max_pixels, realism, perceptual)
+    the same; ``perceptual`` names another head's weights file). A file whose decoding would need more than
+    ``max_memory`` bytes (default 8 GiB, bitstream.decode_memory), or over ``max_pixels`` pixels, is refused before decoding
+    (a guard against crafted headers); None lifts that limit."""
+    return decoder.decompress(data, model, max_pixels, realism, perceptual, max_memory)
 
 
 def inspect(data: bytes, *, model: RoiCodecModel | None = None) -> dict:

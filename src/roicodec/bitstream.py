@@ -50,14 +50,33 @@ SCALE_MIN, SCALE_MAX = 4, 32
 MODEL_ID_BYTES = 8
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 28
-#: Peak decoding memory per coded pixel on CPU, whole-tensor (measured: +156 MiB at 0.39 MP,
-#: +458 MiB at 1.57 MP).
+#: Decoding memory per pixel of a picture decoded in one piece, whole-tensor, on CPU (measured: +156 MiB
+#: at 0.39 MP, +458 MiB at 1.57 MP): pictures up to DECODE_TILE_PIXELS.
 DECODE_BYTES_PER_PIXEL = 300
-#: Largest picture the decoder takes unless its caller raises the limit (api.decompress's max_pixels,
-#: `decompress --max-pixels`). A format limit alone is not enough: a few KB of crafted header
-#: claiming 2^28 pixels would ask for ~80 GB. 50 MP is ~15 GB. The same role as Pillow's
-#: MAX_IMAGE_PIXELS.
-MAX_DECODE_PIXELS = 50_000_000
+#: The largest picture decoded in one piece: model/tiling.TILE latent positions a side, 1536 x 1536 pixels.
+#: Larger pictures are synthesised over tiles and their entropy parameters computed over bands
+#: (model/tiling.py), so beyond one tile only the latent, the hyperprior's features and the output
+#: buffers grow with the picture: DECODE_BYTES_PER_TILED_PIXEL (measured at 8.3 and 50 MP with a margin,
+#: docs/memory.md).
+DECODE_TILE_PIXELS = (96 * 16) ** 2
+DECODE_BYTES_PER_TILED_PIXEL = 40
+#: Default decode limit in bytes of memory (decode_memory): a file whose decoding would need more is
+#: refused before any allocation unless the caller raises the limit (api.decompress's max_memory,
+#: `decompress --max-memory`). A format limit alone is not enough: a few KB of crafted header claiming
+#: 2^28 pixels would ask for ~11 GB. 8 GiB takes a 50 MP photo (~2.7 GB) and anything up to ~190 MP.
+#: The role of Pillow's MAX_IMAGE_PIXELS, set by memory rather than by a count of pixels.
+MAX_DECODE_MEMORY = 8 << 30
+
+
+def decode_memory(pixels: int) -> int:
+    """Bytes decoding a picture of ``pixels`` (at its coded size padded to HYPER_STRIDE, or the picture's
+    own size if larger) needs beyond the loaded model: an upper bound of the measured peaks."""
+    return DECODE_BYTES_PER_PIXEL * min(pixels, DECODE_TILE_PIXELS) + DECODE_BYTES_PER_TILED_PIXEL * pixels
+
+
+#: The largest picture the default memory limit lets through (for callers that count pixels).
+MAX_DECODE_PIXELS = (MAX_DECODE_MEMORY - DECODE_BYTES_PER_PIXEL * DECODE_TILE_PIXELS) // DECODE_BYTES_PER_TILED_PIXEL
+
 MODES = ("RGB", "L")
 BASE_LEVEL_STEPS = 4096
 #: For reading a header without a model: any level the i16 field can hold.

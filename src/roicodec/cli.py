@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import atomic_write, atomic_write_bytes
-from .bitstream import MAX_DECODE_PIXELS
+from .bitstream import MAX_DECODE_MEMORY, MAX_DECODE_PIXELS
 # Only torch-free modules at import: `roicodec --version` and `--help` must not import torch
 # (issue 25); each command imports what it needs.
 from .levels import DEFAULT_ROI_STRENGTH, EFFORT_STEPS
@@ -25,6 +25,22 @@ def _non_negative_int(text: str) -> int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
+def _memory_size(text: str) -> int:
+    """'8GB', '8GiB', '512MB' or bytes; 0 = no limit."""
+    from .errors import BudgetError
+    from .ratecontrol import parse_size
+
+    if text.strip() == "0":
+        return 0
+    try:
+        n = parse_size(text)
+    except BudgetError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8GB, 8GiB or 512MB, got {text!r}") from None
     if n < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return n
@@ -168,7 +184,9 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     data = _read(args.input)
     t0 = time.perf_counter()
     model = load_model(args.weights) if args.weights else None  # None: the installed model the file names
-    image = decompress(data, model=model, max_pixels=args.max_pixels or None, realism=args.realism,
+    unlimited = args.max_pixels == 0  # --max-pixels 0: no limit at all, as before --max-memory existed
+    image = decompress(data, model=model, max_pixels=args.max_pixels or None,
+                       max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
                        perceptual=args.perceptual)
     _save_image(out, image)
     if not args.quiet:
@@ -321,9 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decompress", help=".rcz -> image")
     d.add_argument("input")
     d.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, ...)")
-    d.add_argument("--max-pixels", type=_non_negative_int, default=MAX_DECODE_PIXELS,
-                   help=f"refuse files whose picture exceeds this many pixels (default {MAX_DECODE_PIXELS:,}, "
-                        "about 15 GB of memory; 0 = no limit)")
+    d.add_argument("--max-memory", type=_memory_size, default=MAX_DECODE_MEMORY, metavar="SIZE",
+                   help=f"refuse files whose decoding would need more memory (default {MAX_DECODE_MEMORY >> 30}GiB: "
+                        f"pictures up to ~{MAX_DECODE_PIXELS // 10**6} MP; 0 = no limit)")
+    d.add_argument("--max-pixels", type=_non_negative_int, default=None,
+                   help="also refuse files whose picture exceeds this many pixels (default: only --max-memory; "
+                        "0 = no limit at all)")
     d.add_argument("--realism", type=float, default=0.0,
                    help="0..1: 0 (default) is the fidelity decoder; higher synthesises plausible texture "
                         "outside the file's regions of interest (same file, perceptual decoder)")

@@ -20,6 +20,7 @@ from .levels import LevelRange
 from .model import RoiCodecModel
 from .model.latent_codec import hyper_z_shape
 from .model.perceptual import PerceptualHead
+from .model.tiling import TILE, run_tiled
 from .models import entry_for_id, head_path, model_for_id, perceptual_head_for
 from .roi import quality_map
 
@@ -44,18 +45,26 @@ def file_levels(f: RczFile, level_range: LevelRange) -> torch.Tensor:
     return quality_map(f.base_level, f.roi_strength, f.importance, f.latent_shape, level_range)
 
 
-def check_decode_limit(f: RczFile, max_pixels: int | None) -> None:
-    """Refuse before any allocation a file whose coded picture, padded to the hyper stride as decoding
-    needs it, exceeds max_pixels (None: no limit)."""
+def check_decode_limit(f: RczFile, max_pixels: int | None = None,
+                       max_memory: int | None = bitstream.MAX_DECODE_MEMORY) -> None:
+    """Refuse before any allocation a file whose decoding would need more than ``max_memory`` bytes
+    (bitstream.decode_memory of its coded picture padded to the hyper stride, as decoding needs it) or
+    whose picture exceeds ``max_pixels`` (None: no such limit)."""
     cw, ch = f.coded_size
     ph, pw = bitstream.padded_size(ch, cw)  # what is decoded: a 12288x1 strip is 64x12288 (fuzz/, docs/fuzzing.md)
     pixels = max(ph * pw, f.width * f.height)
+    memory = bitstream.decode_memory(pixels) / 2**30
     if max_pixels is not None and pixels > max_pixels:
-        memory = bitstream.DECODE_BYTES_PER_PIXEL * pixels / 2**30
         raise DecodeLimitError(
             f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size padded to {bitstream.HYPER_STRIDE}"
-            f"{f' (~{memory:.0f} GiB of memory)' if memory >= 1 else ''}, over the limit of {max_pixels:,}; "
+            f" (~{memory:.1f} GiB of memory), over the limit of {max_pixels:,}; "
             "raise the limit with max_pixels (--max-pixels)"
+        )
+    if max_memory is not None and bitstream.decode_memory(pixels) > max_memory:
+        raise DecodeLimitError(
+            f"decoding this {f.width}x{f.height} file needs ~{memory:.1f} GiB of memory ({pixels:,} pixels at its "
+            f"coded size padded to {bitstream.HYPER_STRIDE}), over the limit of {max_memory / 2**30:.1f} GiB; "
+            "raise the limit with max_memory (--max-memory)"
         )
 
 
@@ -100,23 +109,37 @@ def check_realism(realism: float) -> float:
     return realism
 
 
-def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None) -> torch.Tensor:
+#: The perceptual head's receptive field in latent positions (eight 3x3 convolutions at 1/4 resolution
+#: = 2, the importance's bilinear upsampling 1): added to g_s's halo when it runs tiled.
+PERCEPTUAL_HALO = 3
+
+
+def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
+                  tile: int | None = TILE) -> torch.Tensor:
     """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride. Realism above 0 adds the
-    perceptual head's texture outside the file's regions of interest (``head``, or the shipped one)."""
+    perceptual head's texture outside the file's regions of interest (``head``, or the shipped one).
+    The synthesis (and head) run over tiles of ``tile`` latent positions (model/tiling.py; None: whole):
+    a big picture needs the memory of one tile, with the untiled pixels (tests/test_tiling.py)."""
     if realism > 0 and head is None:
         head = perceptual_head_for(model)
-    with torch.inference_mode():
-        q = file_levels(f, model.config.level_range)
-        y_s = model.synthesis_input(decode_latent(f, model), q)
+
+    def synthesis(y: torch.Tensor, q: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+        y_s = model.synthesis_input(y, q)
         x_hat = model.g_s(y_s).clamp_(0, 1)
         if realism > 0:
-            x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, file_importance(f), realism)
+            x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, importance, realism)
         return x_hat
 
+    with torch.inference_mode():
+        q = file_levels(f, model.config.level_range)
+        halo = model.synthesis_halo + (PERCEPTUAL_HALO if realism > 0 else 0)
+        return run_tiled(synthesis, [decode_latent(f, model), q, file_importance(f)], halo=halo, tile=tile)
 
-def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None) -> torch.Tensor:
+
+def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
+                tile: int | None = TILE) -> torch.Tensor:
     """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another scale."""
-    x_hat = coded_picture(f, model, realism, head)
+    x_hat = coded_picture(f, model, realism, head, tile)
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size
@@ -125,16 +148,17 @@ def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: Pe
 
 
 def decompress(data: bytes, model: RoiCodecModel | None = None,
-               max_pixels: int | None = bitstream.MAX_DECODE_PIXELS, realism: float = 0.0,
-               head: PerceptualHead | str | Path | None = None) -> Image.Image:
+               max_pixels: int | None = None, realism: float = 0.0,
+               head: PerceptualHead | str | Path | None = None,
+               max_memory: int | None = bitstream.MAX_DECODE_MEMORY) -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources) with ``model``, or with
     the installed model the file names, at ``realism`` (0: the fidelity decoder) with ``head`` (a head,
-    a head's weights file, or None: the one shipped with the model). Files whose picture exceeds
-    ``max_pixels`` are refused first."""
+    a head's weights file, or None: the one shipped with the model). Files whose decoding would need more
+    than ``max_memory`` bytes, or whose picture exceeds ``max_pixels``, are refused first (None: no limit)."""
     realism = check_realism(realism)
     model = model or model_for(data)
     f = parse(data, model)
-    check_decode_limit(f, max_pixels)
+    check_decode_limit(f, max_pixels, max_memory)
     if realism > 0 and not isinstance(head, PerceptualHead):
         head = perceptual_head_for(model, head)
     return to_image(reconstruct(f, model, realism, head), f.width, f.height, f.mode)

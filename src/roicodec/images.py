@@ -120,9 +120,16 @@ def pad_to_stride(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+#: Rows converted at a time by to_image: a 50 MP picture needs no second float copy (docs/memory.md).
+TO_IMAGE_ROWS = 256
+
+
 def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image:
     """(1,3,H',W') in [0,1] -> cropped PIL image of the original mode."""
-    a = x[0, :, :height, :width].mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-    rgb = a.permute(1, 2, 0).contiguous().numpy()
+    rgb = np.empty((height, width, 3), np.uint8)
+    for r0 in range(0, height, TO_IMAGE_ROWS):
+        r1 = min(r0 + TO_IMAGE_ROWS, height)
+        a = x[0, :, r0:r1, :width].mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        rgb[r0:r1] = a.permute(1, 2, 0).numpy()
     im = Image.fromarray(rgb, "RGB")
     return im.convert("L") if mode == "L" else im

@@ -18,7 +18,8 @@ from ..levels import LevelRange
 from .exact import from_fixed
 from .gain import GainUnits
 from .latent_codec import HyperpriorContextCodec, LatentCode
-from .transforms import TRANSFORMS
+from .tiling import TILE, run_tiled
+from .transforms import RECEPTIVE_HALO, TRANSFORMS
 
 #: Total down-sampling of the latent (the hyper-latent's, 64, is bitstream.HYPER_STRIDE).
 LATENT_STRIDE = 16
@@ -95,9 +96,15 @@ class RoiCodecModel(nn.Module):
         """Build missing CDF tables and forget cached integer weights (after loading or training)."""
         self.latent_codec.prepare_for_coding()
 
-    def analyse(self, x: Tensor) -> Tensor:
+    def analyse(self, x: Tensor, tile: int | None = TILE) -> Tensor:
+        """The latent of a padded picture, over tiles of ``tile`` latent positions (model/tiling.py; None:
+        whole). Tiles grow by the analysis's receptive field, so the latent is the untiled one up to float
+        rounding on other tensor sizes."""
         # channels_last: faster on CPU, and oneDNN then gives the same floats for any thread count
-        return self.g_a(x.contiguous(memory_format=torch.channels_last))
+        def run(x: Tensor) -> Tensor:
+            return self.g_a(x.contiguous(memory_format=torch.channels_last))
+
+        return run_tiled(run, [x], halo=RECEPTIVE_HALO[self.config.transforms][0], tile=tile, unit_in=16, unit_out=1)
 
     def compress_latent(self, y: Tensor, q: Tensor) -> LatentCode:
         """Entropy-code a latent at quality map q."""
@@ -110,5 +117,15 @@ class RoiCodecModel(nn.Module):
         """The latent g_s sees: the exact latent times the inverse gains of its quality map."""
         return (from_fixed(y_hat_int).float() * self.inverse_gain(q)).contiguous(memory_format=torch.channels_last)
 
-    def synthesise(self, y_hat_int: Tensor, q: Tensor) -> Tensor:
-        return self.g_s(self.synthesis_input(y_hat_int, q)).clamp_(0, 1)
+    @property
+    def synthesis_halo(self) -> int:
+        """g_s's receptive field in latent positions: the halo of tiled synthesis (model/tiling.py)."""
+        return RECEPTIVE_HALO[self.config.transforms][1]
+
+    def synthesise(self, y_hat_int: Tensor, q: Tensor, tile: int | None = TILE) -> Tensor:
+        """(1, 3, 16h, 16w) in [0, 1], over tiles of ``tile`` latent positions (None: whole), so that memory
+        follows the tile; the pixels are the untiled ones (tests/test_tiling.py)."""
+        def run(y: Tensor, q: Tensor) -> Tensor:
+            return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
+
+        return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile)

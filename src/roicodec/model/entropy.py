@@ -19,8 +19,14 @@ from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .exact import ACT_ONE, ExactConv2d, ExactSequential, from_fixed
+from .tiling import bound_heap
 
 SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
+#: Latent positions per band of the coding-time parameter networks (``_group_params``): a picture up to
+#: 4 MP is one band; larger ones need the memory of a band, not of the picture.
+BAND_POSITIONS = 4096
+#: Rows a band reaches beyond its own: the channel context's two 3x3 and the spatial context's 5x5.
+CONTEXT_HALO = 2
 
 
 def elic_groups(m: int) -> list[int]:
@@ -142,10 +148,11 @@ class ChannelCheckerboardCoder(nn.Module):
         fixed = torch.cat(feats, dim=1)
         return self.aggregate[k][0].accumulate(fixed, slice(0, fixed.shape[1]), bias=True)
 
-    def _exact_params(self, k: int, fixed_acc: Tensor, anchor_hat_int: Tensor) -> tuple[Tensor, Tensor]:
-        """Exact integer path: returns (means_int, cdf indexes), both integer-valued."""
+    def _exact_params(self, k: int, fixed_acc: Tensor, anchor_hat_int: Tensor, top: int = 0) -> tuple[Tensor, Tensor]:
+        """Exact integer path: returns (means_int, cdf indexes), both integer-valued. ``anchor_hat_int``
+        may carry ``top`` rows above ``fixed_acc``'s and rows below them (a band's halo)."""
         first = self.aggregate[k][0]
-        sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)
+        sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)[:, :, top:top + fixed_acc.shape[2]]
         acc = fixed_acc + first.accumulate(sp, slice(first.in_channels - sp.shape[1], None), bias=False)
         out = self.aggregate[k].forward_exact(first.finish(acc, relu=True), start=2)
         means_int, scales_int = out.chunk(2, dim=1)
@@ -155,6 +162,44 @@ class ChannelCheckerboardCoder(nn.Module):
         indexes = torch.searchsorted(table[:-1].contiguous(), from_fixed(scales_int).contiguous().view(-1))
         return means_int, indexes.view_as(scales_int)
 
+    def _bands(self, shape: tuple[int, int]) -> list[tuple[int, int]]:
+        """Row ranges over which the parameter networks run (BAND_POSITIONS latent positions each)."""
+        h, w = shape
+        rows = max(1, BAND_POSITIONS // max(w, 1))
+        return [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
+
+    def _group_params(self, k: int, hyper: Tensor, prev: Tensor | None, anchor_hat_int: Tensor,
+                      fixed: list[Tensor | None]) -> tuple[Tensor, Tensor]:
+        """(means_int, cdf indexes) of group k over the whole latent, computed band by band.
+
+        Every network here is a local integer-exact convolution, so a band grown by the networks'
+        reach (CONTEXT_HALO rows) gives exactly the whole-tensor values on its own rows, in any
+        summation order: memory follows the band and the file does not change. ``hyper`` (float32,
+        whose 24-bit mantissa holds the fixed-point integers exactly) and ``prev`` (the earlier groups'
+        exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation layer over
+        hyperprior + channel context for the second checkerboard pass when there is one band only.
+        """
+        h, w = anchor_hat_int.shape[2:]
+        bands = self._bands((h, w))
+        if len(bands) == 1:
+            if fixed[0] is None:
+                feats = [hyper.double()]
+                if k:
+                    feats.append(self.channel_ctx[k - 1].forward_exact(prev))
+                fixed[0] = self._exact_fixed_part(k, feats)
+            return self._exact_params(k, fixed[0], anchor_hat_int)
+        bound_heap()
+        means = torch.empty_like(anchor_hat_int)
+        indexes = torch.empty(anchor_hat_int.shape, dtype=torch.int64, device=anchor_hat_int.device)
+        for r0, r1 in bands:
+            a0, a1 = max(r0 - CONTEXT_HALO, 0), min(r1 + CONTEXT_HALO, h)
+            feats = [hyper[:, :, r0:r1].double()]
+            if k:
+                feats.append(self.channel_ctx[k - 1].forward_exact(prev[:, :, a0:a1])[:, :, r0 - a0:r1 - a0])
+            m, i = self._exact_params(k, self._exact_fixed_part(k, feats), anchor_hat_int[:, :, a0:a1], r0 - a0)
+            means[:, :, r0:r1], indexes[:, :, r0:r1] = m, i
+        return means, indexes
+
     def compress(self, y: Tensor, hyper: Tensor) -> tuple[list[bytes], Tensor]:
         """y: float latent (1, M, h, w); hyper: exact features. Returns group strings and exact y_hat."""
         cdfs, lengths, offsets = self._coding_tables()
@@ -162,20 +207,19 @@ class ChannelCheckerboardCoder(nn.Module):
         strings, y_hats = [], []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             y_k = y_k.double()
-            feats = [hyper]
-            if k:
-                feats.append(self.channel_ctx[k - 1].forward_exact(torch.cat(y_hats, dim=1)))
-            fixed = self._exact_fixed_part(k, feats)
+            prev = torch.cat(y_hats, dim=1) if k else None
+            fixed: list[Tensor | None] = [None]
             enc = BufferedRansEncoder()
             y_hat_int = torch.zeros_like(y_k)
             for phase, sel in ((0, anchor), (1, ~anchor)):
                 sel_k = sel.expand_as(y_k)
-                means_int, idx = self._exact_params(k, fixed, y_hat_int if phase else torch.zeros_like(y_k))
+                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed)
                 symbols = torch.round(y_k - from_fixed(means_int))
                 enc.encode_with_indexes(
                     symbols[sel_k].long().tolist(), idx[sel_k].long().tolist(), cdfs, lengths, offsets
                 )
-                y_hat_int = torch.where(sel_k, symbols * ACT_ONE + means_int, y_hat_int)
+                y_hat_int = torch.where(sel_k, symbols.mul_(ACT_ONE).add_(means_int), y_hat_int)
+                del means_int, idx, symbols
             strings.append(enc.flush())
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
         return strings, torch.cat(y_hats, dim=1)
@@ -187,21 +231,24 @@ class ChannelCheckerboardCoder(nn.Module):
         cdfs, lengths, offsets = self._coding_tables()
         h, w = shape
         anchor = checkerboard_mask(h, w, hyper.device).bool()
-        y_hats: list[Tensor] = []
+        y_hat = torch.empty((1, sum(self.groups), h, w), dtype=torch.float64, device=hyper.device)
+        start = 0
         for k, c in enumerate(self.groups):
-            feats = [hyper]
-            if k:
-                feats.append(self.channel_ctx[k - 1].forward_exact(torch.cat(y_hats, dim=1)))
-            fixed = self._exact_fixed_part(k, feats)
+            prev = y_hat[:, :start] if k else None
+            fixed: list[Tensor | None] = [None]
             dec = RansDecoder()
             dec.set_stream(strings[k])
             y_hat_int = torch.zeros((1, c, h, w), dtype=torch.float64, device=hyper.device)
             for phase, sel in ((0, anchor), (1, ~anchor)):
                 sel_k = sel.expand_as(y_hat_int)
-                means_int, idx = self._exact_params(k, fixed, y_hat_int)
+                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed)
                 values = dec.decode_stream(idx[sel_k].long().tolist(), cdfs, lengths, offsets)
+                del idx
                 symbols = torch.zeros_like(y_hat_int)
                 symbols[sel_k] = torch.tensor(values, dtype=torch.float64, device=hyper.device)
-                y_hat_int = torch.where(sel_k, symbols * ACT_ONE + means_int, y_hat_int)
-            y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
-        return torch.cat(y_hats, dim=1)
+                del values
+                y_hat_int = torch.where(sel_k, symbols.mul_(ACT_ONE).add_(means_int), y_hat_int)
+                del means_int, symbols
+            y_hat[:, start:start + c] = y_hat_int.clamp_(-2**18 + 1, 2**18 - 1)
+            start += c
+        return y_hat

@@ -18,9 +18,14 @@ import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor, nn
 
-from .entropy import ChannelCheckerboardCoder
+from .entropy import BAND_POSITIONS, ChannelCheckerboardCoder
 from .exact import invalidate_exact_caches, to_fixed
 from .transforms import hyper_analysis, hyper_synthesis
+
+
+#: Hyper-latent rows h_s reaches beyond a band's own (two 5x5 transposed convolutions, x2 each, and a
+#: 3x3 at the latent's resolution: 1 + 1/2 + 1/4 rounded up, with a margin).
+HYPER_HALO = 3
 
 
 @dataclass
@@ -100,13 +105,29 @@ class HyperpriorContextCodec(nn.Module):
         z = self.h_a(y_s)
         z_string = self.entropy_bottleneck.compress(z)[0]
         z_hat = self.entropy_bottleneck.decompress([z_string], z.shape[-2:])
-        hyper = self.h_s.forward_exact(to_fixed(z_hat))
-        y_strings, y_hat_int = self.context.compress(y_s, hyper)
+        y_strings, y_hat_int = self.context.compress(y_s, self.hyper(z_hat, (y_s.shape[2], y_s.shape[3])))
         return LatentCode(z_string, y_strings, (y_s.shape[2], y_s.shape[3]), y_hat_int)
 
     def decompress(self, z_string: bytes, y_strings: list[bytes], latent_shape: tuple[int, int]) -> Tensor:
         """The exact latent (fixed-point integers in float64) of a file's payloads."""
         h, w = latent_shape
         z_hat = self.entropy_bottleneck.decompress([z_string], hyper_z_shape(latent_shape))
-        hyper = self.h_s.forward_exact(to_fixed(z_hat))[:, :, :h, :w]
-        return self.context.decompress(y_strings, hyper, (h, w))
+        return self.context.decompress(y_strings, self.hyper(z_hat, (h, w)), (h, w))
+
+    def hyper(self, z_hat: Tensor, latent_shape: tuple[int, int]) -> Tensor:
+        """h_s's exact features over the latent, (1, 2M, h, w), in float32 (which holds the fixed-point
+        integers, |x| < 2**18, exactly), computed in bands of hyper-latent rows grown by h_s's reach
+        (HYPER_HALO): integer-exact convolutions give the whole-tensor values, with a band's memory."""
+        h, w = latent_shape
+        zh = z_hat.shape[2]
+        rows = max(1, BAND_POSITIONS // (16 * max(z_hat.shape[3], 1)))
+        out: Tensor | None = None
+        for z0 in range(0, zh, rows):
+            z1 = min(z0 + rows, zh)
+            a0, a1 = max(z0 - HYPER_HALO, 0), min(z1 + HYPER_HALO, zh)
+            band = self.h_s.forward_exact(to_fixed(z_hat[:, :, a0:a1]))
+            if out is None:
+                out = torch.empty((1, band.shape[1], h, w), dtype=torch.float32, device=band.device)
+            r0, r1 = 4 * z0, min(4 * z1, h)
+            out[:, :, r0:r1] = band[:, :, 4 * (z0 - a0):4 * (z0 - a0) + r1 - r0, :w]
+        return out

@@ -70,6 +70,12 @@ TRANSFORMS = {
     "bls2017": (lambda n, m: bls2017_analysis(m), lambda n, m: bls2017_synthesis(m)),
 }
 
+#: (analysis, synthesis) receptive field radius in latent positions, rounded up with a margin: the halo
+#: of tiled analysis and synthesis (model/tiling.py). roicodec-v1's synthesis: attention block 3 (three
+#: 3x3 convs per branch) + 1.5 + 0.75 + 0.75 + 0.375 + 0.125 = 6.5; its analysis 89 pixels = 5.6.
+#: bls2017: 1.25 + 0.63 + 0.31 = 2.2 either way. tests/test_tiling.py checks them against an impulse.
+RECEPTIVE_HALO = {"roicodec-v1": (8, 8), "bls2017": (4, 4)}
+
 
 def hyper_analysis(n: int, m: int) -> nn.Module:
     return nn.Sequential(
