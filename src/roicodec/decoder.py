@@ -15,6 +15,7 @@ from PIL import Image
 from . import bitstream, scaling
 from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
+from .hardware import reproducible_threads
 from .images import to_image
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -124,11 +125,12 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
         head = perceptual_head_for(model)
 
     def synthesis(y: torch.Tensor, q: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
-        y_s = model.synthesis_input(y, q)
-        x_hat = model.g_s(y_s).clamp_(0, 1)
-        if realism > 0:
-            x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, importance, realism)
-        return x_hat
+        with reproducible_threads(y.shape[-2] * y.shape[-1]):
+            y_s = model.synthesis_input(y, q)
+            x_hat = model.g_s(y_s).clamp_(0, 1)
+            if realism > 0:
+                x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, importance, realism)
+            return x_hat
 
     with torch.inference_mode():
         q = file_levels(f, model.config.level_range)

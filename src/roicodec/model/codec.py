@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from ..hardware import reproducible_threads
 from ..levels import LevelRange
 from .exact import from_fixed
 from .gain import GainUnits
@@ -126,6 +127,7 @@ class RoiCodecModel(nn.Module):
         """(1, 3, 16h, 16w) in [0, 1], over tiles of ``tile`` latent positions (None: whole), so that memory
         follows the tile; the pixels are the untiled ones (tests/test_tiling.py)."""
         def run(y: Tensor, q: Tensor) -> Tensor:
-            return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
+            with reproducible_threads(y.shape[-2] * y.shape[-1]):
+                return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
 
         return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile)
