@@ -6,7 +6,8 @@ For each size a natural-ish picture is made: a mosaic of the Kodak images (``../
 at their own resolution, so the detail is a photo's; the synthetic test card where Kodak is absent).
 Each picture is encoded with ``roicodec compress --bpp`` (rate control, the default settings) and the
 file decoded with ``roicodec decompress``, each step as the console script runs it, in its own process;
-the table gives the wall time and the peak RSS (``os.wait4``'s ru_maxrss of that process) of every step.
+the table gives the wall time, the CPU time (user + system: less sensitive to a busy machine than the
+wall time) and the peak RSS (``os.wait4``'s ru_maxrss of that process) of every step.
 Sizes above ``--encode-max`` pixels (default 3840x2160) are encoded at ``--quality`` instead (no search;
 the decode is what is measured there). The load of the process that only loads the model
 (``import roicodec; roicodec.load_model()``) is the floor. Run one at a time on a quiet machine; the
@@ -29,8 +30,8 @@ KODAK = ROOT.parent / "shared" / "data" / "kodak"
 CLI = "import sys; from roicodec.cli import main; sys.argv[0] = 'roicodec'; sys.exit(main())"
 
 
-def run_once(argv: list[str], env: dict) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one fresh process."""
+def run_once(argv: list[str], env: dict) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one fresh process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.read().decode(errors="replace")
@@ -39,7 +40,7 @@ def run_once(argv: list[str], env: dict) -> tuple[float, float]:
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(argv[3:])} failed: {err.strip()[-800:]}")
-    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def mosaic(width: int, height: int, path: Path) -> str:
@@ -113,10 +114,10 @@ def main() -> None:
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.2f} "
           f"after the runs; peak RSS = os.wait4 ru_maxrss of each process")
-    print("| step | note | wall s | peak RSS MiB |")
-    print("|---|---|---:|---:|")
-    for name, note, wall, rss in rows:
-        print(f"| `{name}` | {note} | {wall:.1f} | {rss:.0f} |")
+    print("| step | note | wall s | CPU s | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|")
+    for name, note, wall, cpu, rss in rows:
+        print(f"| `{name}` | {note} | {wall:.1f} | {cpu:.1f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from .tiling import bound_heap
 
 SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
 #: Latent positions per band of the coding-time parameter networks (``_group_params``): a picture up to
-#: 4 MP is one band; larger ones need the memory of a band, not of the picture.
+#: 1 MP (Kodak) is one band; larger ones need the memory of a band, not of the picture.
 BAND_POSITIONS = 4096
+#: Up to this many latent positions (16 MP) the bands' first aggregation sums (2 KB a position) are kept
+#: for the second checkerboard pass; above, they are computed again (memory over time).
+KEEP_FIXED_POSITIONS = 1 << 16
 #: Rows a band reaches beyond its own: the channel context's two 3x3 and the spatial context's 5x5.
 CONTEXT_HALO = 2
 
@@ -169,7 +172,7 @@ class ChannelCheckerboardCoder(nn.Module):
         return [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
 
     def _group_params(self, k: int, hyper: Tensor, prev: Tensor | None, anchor_hat_int: Tensor,
-                      fixed: list[Tensor | None]) -> tuple[Tensor, Tensor]:
+                      fixed: list[Tensor]) -> tuple[Tensor, Tensor]:
         """(means_int, cdf indexes) of group k over the whole latent, computed band by band.
 
         Every network here is a local integer-exact convolution, so a band grown by the networks'
@@ -177,26 +180,34 @@ class ChannelCheckerboardCoder(nn.Module):
         summation order: memory follows the band and the file does not change. ``hyper`` (float32,
         whose 24-bit mantissa holds the fixed-point integers exactly) and ``prev`` (the earlier groups'
         exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation layer over
-        hyperprior + channel context for the second checkerboard pass when there is one band only.
+        hyperprior + channel context (the same for both checkerboard passes) for the second pass, up to
+        KEEP_FIXED_POSITIONS.
         """
         h, w = anchor_hat_int.shape[2:]
         bands = self._bands((h, w))
         if len(bands) == 1:
-            if fixed[0] is None:
+            if not fixed:
                 feats = [hyper.double()]
                 if k:
                     feats.append(self.channel_ctx[k - 1].forward_exact(prev))
-                fixed[0] = self._exact_fixed_part(k, feats)
+                fixed.append(self._exact_fixed_part(k, feats))
             return self._exact_params(k, fixed[0], anchor_hat_int)
         bound_heap()
         means = torch.empty_like(anchor_hat_int)
         indexes = torch.empty(anchor_hat_int.shape, dtype=torch.int64, device=anchor_hat_int.device)
-        for r0, r1 in bands:
+        for b, (r0, r1) in enumerate(bands):
             a0, a1 = max(r0 - CONTEXT_HALO, 0), min(r1 + CONTEXT_HALO, h)
-            feats = [hyper[:, :, r0:r1].double()]
-            if k:
-                feats.append(self.channel_ctx[k - 1].forward_exact(prev[:, :, a0:a1])[:, :, r0 - a0:r1 - a0])
-            m, i = self._exact_params(k, self._exact_fixed_part(k, feats), anchor_hat_int[:, :, a0:a1], r0 - a0)
+            if b < len(fixed):
+                acc = fixed[b]
+            else:
+                feats = [hyper[:, :, r0:r1].double()]
+                if k:
+                    feats.append(self.channel_ctx[k - 1].forward_exact(prev[:, :, a0:a1])[:, :, r0 - a0:r1 - a0])
+                acc = self._exact_fixed_part(k, feats)
+                if h * w <= KEEP_FIXED_POSITIONS:
+                    fixed.append(acc)
+            m, i = self._exact_params(k, acc, anchor_hat_int[:, :, a0:a1], r0 - a0)
+            del acc
             means[:, :, r0:r1], indexes[:, :, r0:r1] = m, i
         return means, indexes
 
@@ -208,7 +219,7 @@ class ChannelCheckerboardCoder(nn.Module):
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             y_k = y_k.double()
             prev = torch.cat(y_hats, dim=1) if k else None
-            fixed: list[Tensor | None] = [None]
+            fixed: list[Tensor] = []
             enc = BufferedRansEncoder()
             y_hat_int = torch.zeros_like(y_k)
             for phase, sel in ((0, anchor), (1, ~anchor)):
@@ -235,7 +246,7 @@ class ChannelCheckerboardCoder(nn.Module):
         start = 0
         for k, c in enumerate(self.groups):
             prev = y_hat[:, :start] if k else None
-            fixed: list[Tensor | None] = [None]
+            fixed: list[Tensor] = []
             dec = RansDecoder()
             dec.set_stream(strings[k])
             y_hat_int = torch.zeros((1, c, h, w), dtype=torch.float64, device=hyper.device)
