@@ -20,8 +20,9 @@ DecodeLimitError, ...). Anything else is a finding and stops the run with the in
   an input that never returns);
 * an allocation beyond ``2 x`` what the header justifies: the growth of the peak resident memory over one
   decode (VmHWM, reset through /proc/self/clear_refs after ``malloc_trim``, so freed memory does not hide
-  it) against ``2 * (bitstream.DECODE_BYTES_PER_PIXEL * pixels + DECODE_FIXED_BYTES)``, where pixels is
-  the larger of the padded coded picture and the picture.
+  it) against ``2 * (bitstream.decode_memory(pixels) + DECODE_FIXED_BYTES)`` (the decoder's own memory
+  model: DECODE_BYTES_PER_PIXEL per pixel up to a tile, then per tiled pixel), where pixels is the
+  larger of the padded coded picture and the picture.
 
 Speed: the file ends in a CRC-32 that ``unpack`` checks first, so nearly every blind mutation dies there
 in ~10 us. The custom mutator therefore repairs the CRC of a fraction FUZZ_FIX_CRC of its mutants
@@ -104,7 +105,7 @@ def allowed_bytes(f: bitstream.RczFile) -> int:
     cw, ch = f.coded_size
     ph, pw = bitstream.padded_size(ch, cw)
     pixels = max(ph * pw, f.width * f.height)
-    return 2 * (bitstream.DECODE_BYTES_PER_PIXEL * pixels + DECODE_FIXED_BYTES)
+    return 2 * (bitstream.decode_memory(pixels) + DECODE_FIXED_BYTES)
 
 
 def check(data: bytes) -> None:
