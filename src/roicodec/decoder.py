@@ -125,7 +125,7 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
         head = perceptual_head_for(model)
 
     def synthesis(y: torch.Tensor, q: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
-        with reproducible_threads(y.shape[-2] * y.shape[-1]):
+        with reproducible_threads(y.shape[-2], y.shape[-1]):
             y_s = model.synthesis_input(y, q)
             x_hat = model.g_s(y_s).clamp_(0, 1)
             if realism > 0:

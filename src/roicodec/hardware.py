@@ -19,20 +19,21 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-#: Latent positions below which the synthesis runs on one thread (see ``reproducible_threads``).
-SMALL_LATENT = 256
+#: Latent sides below which the synthesis runs on one thread (see ``reproducible_threads``).
+NARROW_LATENT = 20
 
 
 @contextmanager
-def reproducible_threads(latent_positions: int) -> Iterator[None]:
-    """One thread for small latents, so that a decode gives the same floats at any thread count.
+def reproducible_threads(height: int, width: int) -> Iterator[None]:
+    """One thread for narrow latents, so that a decode gives the same floats at any thread count.
 
-    oneDNN splits a 3x3 convolution's channel reduction across threads when a picture has too few
-    positions to share out, and the sums then depend on the thread count: measured on an AVX-512 /
-    AMX CPU for 192-channel convolutions on an 8x12 latent (1e-6 differences, a few 8-bit values of
-    a 192x128 decode), never from 16x16 up. Such pictures decode in milliseconds, so they lose nothing.
+    On an AVX-512 / AMX CPU, oneDNN's convolutions gave different float sums with 1 and 2 threads for
+    latents with a side under 20 (both shipped models, e.g. 8x12, 7x19, 19x14, 37x19: 1e-6 differences,
+    a few 8-bit values of a decode) and never for 31 other shapes with both sides from 20 to 96
+    (thread-count dependent work splitting). Such pictures (a side under 320 pixels) or tiles decode in
+    well under a second, so one thread costs little.
     """
-    if latent_positions >= SMALL_LATENT:
+    if min(height, width) >= NARROW_LATENT:
         yield
         return
     threads = torch.get_num_threads()

@@ -127,7 +127,7 @@ class RoiCodecModel(nn.Module):
         """(1, 3, 16h, 16w) in [0, 1], over tiles of ``tile`` latent positions (None: whole), so that memory
         follows the tile; the pixels are the untiled ones (tests/test_tiling.py)."""
         def run(y: Tensor, q: Tensor) -> Tensor:
-            with reproducible_threads(y.shape[-2] * y.shape[-1]):
+            with reproducible_threads(y.shape[-2], y.shape[-1]):
                 return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
 
         return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile)
