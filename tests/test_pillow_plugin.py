@@ -147,3 +147,17 @@ def test_the_plugin_imports_nothing_heavy():
     for module in ("bitstream.py", "errors.py", "levels.py"):
         imported = ast.parse(src.with_name(module).read_text()).body
         assert not any("torch" in ast.dump(n) for n in imported if isinstance(n, (ast.Import, ast.ImportFrom)))
+
+
+def test_realism_is_chosen_before_load(picture, tmp_path):
+    data = roicodec.compress(picture, bpp=0.2)  # the fidelity model, which ships a perceptual head
+    path = tmp_path / "r.rcz"
+    path.write_bytes(data)
+    with Image.open(path) as im:
+        im.realism = 1.0
+        real = np.asarray(im)
+    with Image.open(path) as im:
+        plain = np.asarray(im)
+    assert np.array_equal(real, np.asarray(roicodec.decompress(data, realism=1.0)))
+    assert np.array_equal(plain, np.asarray(roicodec.decompress(data)))
+    assert not np.array_equal(real, plain)
