@@ -23,8 +23,9 @@ from .tiling import bound_heap
 
 SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
 #: Latent positions per band of the coding-time parameter networks (``_group_params``): a picture up to
-#: 1 MP (Kodak) is one band; larger ones need the memory of a band, not of the picture.
-BAND_POSITIONS = 4096
+#: 4 MP (Full HD) is one band; larger ones need the memory of a band, not of the picture. Smaller bands
+#: cost time (the context's halo rows are computed twice) for no lower peak at 3840x2160.
+BAND_POSITIONS = 16384
 #: Up to this many latent positions (16 MP) the bands' first aggregation sums (2 KB a position) are kept
 #: for the second checkerboard pass; above, they are computed again (memory over time).
 KEEP_FIXED_POSITIONS = 1 << 16
