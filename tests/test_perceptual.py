@@ -162,3 +162,20 @@ def test_training_runs_resumes_and_exports(tmp_path, card):
     info = read_head_metadata(resumed)["meta"]
     assert info["training_steps"] == 3
     assert {"mse255", "1-msssim", "squeeze", "gan_g", "gan_d"} <= set(info["last"])
+
+
+def test_every_shipped_model_has_a_head():
+    from roicodec.models import head_path, shipped
+
+    for entry in shipped():
+        head = read_head(head_path(entry))
+        assert head.base_model_id == entry.value.model_id
+        assert head_path(entry).stat().st_size < 5_000_000  # the issue allows 25 MB for all of them
+
+
+def test_shipped_head_changes_a_low_rate_decode(card):
+    data = roicodec.compress(card, bpp=0.1)
+    fidelity = as_array(roicodec.decompress(data))
+    real = as_array(roicodec.decompress(data, realism=1.0))
+    assert real.shape == fidelity.shape and np.abs(real - fidelity).mean() > 0.1
+    assert roicodec.inspect(data)["perceptual"] is True
