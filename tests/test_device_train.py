@@ -56,15 +56,20 @@ def test_device_run_trains_every_shipped_model_and_hands_back_weights_that_join_
         assert info["meta"].get("license") == shipped["meta"].get("license")  # the MIT notice travels
         assert info["meta"].get("use_from_bpp") == shipped["meta"].get("use_from_bpp")
         load_model(weights)  # the stored tensors match their hash
-    # a moment of training does not beat the shipped models: nothing is written to the package
+    # the returned weights are compared with the shipped ones; --dry-run writes nothing to the package. (On two
+    # 96x96 pictures a moment of training can win or lose by chance: the decision on a win or a loss is
+    # tests/test_ship_weights.py's, with fixed comparisons.)
     before = sorted(p.name for p in (ROOT / "src/roicodec/weights").iterdir())
-    ship = subprocess.run([sys.executable, str(ROOT / "tools/ship_weights.py"), str(tmp_path / "back"),
-                           "--images", str(data), "--limit", "2", "--levels", "-3", "1", "3", "7"],
+    eval_images = tmp_path / "eval"
+    eval_images.mkdir()
+    for i in range(2):
+        synthetic_image(128, 128, seed=10 + i).save(eval_images / f"{i}.png")
+    ship = subprocess.run([sys.executable, str(ROOT / "tools/ship_weights.py"), str(tmp_path / "back"), "--dry-run",
+                           "--images", str(eval_images), "--limit", "2", "--levels", "-3", "1", "3", "7"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert ship.returncode == 0, ship.stdout[-2000:] + ship.stderr[-2000:]
-    assert "nothing shipped" in ship.stdout
     report = json.loads((tmp_path / "back" / "ship.json").read_text())
-    assert set(report) == {"fidelity", "highrate"} and not any(r["wins"] for r in report.values())
+    assert set(report) == {"fidelity", "highrate"} and all(isinstance(r["wins"], bool) for r in report.values())
     assert sorted(p.name for p in (ROOT / "src/roicodec/weights").iterdir()) == before
 
 
