@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
 from .errors import WeightsError
 from .model.perceptual import HeadConfig, PerceptualHead
+from .weights import safetensors_metadata
 
 #: A perceptual head's file: its tensors, its config and the id of the base model whose latents it reads.
 HEAD_FORMAT = "roicodec-perceptual-1"
@@ -37,13 +37,7 @@ def export_head(head: PerceptualHead, path: str | Path, base_model_id: bytes, me
 
 def read_head_metadata(path: str | Path) -> dict:
     """{"base_model_id": hex, "config": dict, "meta": dict} of a perceptual head file."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            md = f.metadata() or {}
-    except FileNotFoundError:
-        raise WeightsError(f"perceptual weights file not found: {path}") from None
-    except Exception as exc:  # safetensors raises its own error types
-        raise WeightsError(f"not a safetensors weights file: {path} ({exc})") from None
+    md = safetensors_metadata(path, "perceptual weights file")
     if md.get("format") != HEAD_FORMAT:
         raise WeightsError(f"{path} is not a roicodec perceptual head")
     return {"base_model_id": md["base_model_id"], "config": json.loads(md["config"]),

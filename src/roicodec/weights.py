@@ -159,15 +159,20 @@ def write_weights_file(state: dict[str, torch.Tensor], path: str | Path, metadat
     atomic_write(path, lambda tmp: save_file(to_stored_names(state), str(tmp), metadata=metadata))
 
 
-def read_metadata(path: str | Path) -> dict:
-    """{"model_id": hex, "config": dict, "meta": dict} of a weights file, without loading its tensors."""
+def safetensors_metadata(path: str | Path, what: str = "weights file") -> dict[str, str]:
+    """The string metadata of a safetensors file (no tensors read); a missing or foreign file is a WeightsError."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            md = f.metadata() or {}
+            return f.metadata() or {}
     except FileNotFoundError:
-        raise WeightsError(f"weights file not found: {path}") from None
+        raise WeightsError(f"{what} not found: {path}") from None
     except Exception as exc:  # safetensors raises its own error types
         raise WeightsError(f"not a safetensors weights file: {path} ({exc})") from None
+
+
+def read_metadata(path: str | Path) -> dict:
+    """{"model_id": hex, "config": dict, "meta": dict} of a weights file, without loading its tensors."""
+    md = safetensors_metadata(path)
     if md.get("format") not in FORMATS:
         fmt = str(md.get("format", ""))
         raise WeightsError(f"{path} is a weights file of format {fmt}, which this version does not read"
