@@ -170,28 +170,20 @@ def fix_crc(data: bytes) -> bytes:
     return data[:-4] + zlib.crc32(data[:-4]).to_bytes(4, "little") if len(data) >= 4 else data
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
 
 def serialise(f: bitstream.RczFile, version: int, mode: int, base: int, strength: int, groups: list[bytes],
               importance: bytes | None) -> bytes:
     """Write fields as given, without bitstream.pack's checks: a structured mutant may break any rule."""
-    out = bytearray(bitstream.MAGIC) + bytes([version]) + f.model_id + _varint(f.width) + _varint(f.height)
+    out = bytearray(bitstream.MAGIC) + bytes([version]) + f.model_id + bitstream.encode_varint(f.width) + bitstream.encode_varint(f.height)
     out.append(mode)
     if version != bitstream.VERSION:
         out.append(f.scale)
     out += (base & 0xFFFF).to_bytes(2, "little") + (strength & 0xFFFF).to_bytes(2, "little")
     blob = b"" if importance is None else zlib.compress(importance, 9)
-    out += _varint(len(blob)) + blob + _varint(len(f.z_payload)) + f.z_payload
+    out += bitstream.encode_varint(len(blob)) + blob + bitstream.encode_varint(len(f.z_payload)) + f.z_payload
     out.append(len(groups) & 0xFF)
     for g in groups:
-        out += _varint(len(g)) + g
+        out += bitstream.encode_varint(len(g)) + g
     return fix_crc(bytes(out) + b"\0\0\0\0")
 
 

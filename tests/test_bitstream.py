@@ -31,7 +31,7 @@ def test_uniform_map_costs_one_byte():
     with_map = len(pack(sample(True), LEVELS))
     without = len(pack(sample(False), LEVELS))
     blob = zlib.compress(sample(True).importance.tobytes(), 9)
-    assert with_map - without == len(bitstream._varint(len(blob))) + len(blob) - 1  # uniform: one 0 byte
+    assert with_map - without == len(bitstream.encode_varint(len(blob))) + len(blob) - 1  # uniform: one 0 byte
     assert unpack(pack(sample(False), LEVELS), LEVELS, GROUPS).importance is None
 
 
@@ -87,7 +87,7 @@ def test_valid_crc_but_inconsistent_fields_are_rejected():
     with pytest.raises(BitstreamError, match="groups"):
         unpack(data, LEVELS, GROUPS + 1)
     # a size field claiming a gigantic image must not allocate anything
-    huge = bytearray(body[:13]) + bitstream._varint(1 << 20) + bitstream._varint(1 << 20) + body[13 + 2 :]
+    huge = bytearray(body[:13]) + bitstream.encode_varint(1 << 20) + bitstream.encode_varint(1 << 20) + body[13 + 2 :]
     with pytest.raises(BitstreamError, match="size"):
         unpack(_refit(bytes(huge)), LEVELS, GROUPS)
 

@@ -133,9 +133,9 @@ def test_a_header_beyond_the_format_is_refused_in_one_line(model, card):
     data = roicodec.compress(card, quality=0, model=model)
     f = decoder.parse(data, model)
     head = 4 + 1 + bitstream.MODEL_ID_BYTES
-    sizes = bitstream._varint(f.width) + bitstream._varint(f.height)
+    sizes = bitstream.encode_varint(f.width) + bitstream.encode_varint(f.height)
     assert data[head:head + len(sizes)] == sizes
-    crafted = _with_crc(data[:head] + bitstream._varint(65535) * 2 + data[head + len(sizes):-4])
+    crafted = _with_crc(data[:head] + bitstream.encode_varint(65535) * 2 + data[head + len(sizes):-4])
     t0 = time.perf_counter()
     with pytest.raises(roicodec.RoicodecError) as exc:
         roicodec.decompress(crafted, model=model, max_memory=None)

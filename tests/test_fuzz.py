@@ -22,25 +22,17 @@ CORPUS = ROOT / "fuzz" / "corpus"
 RUNS = 20_000
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
 
 def crafted(seed: str, width: int, height: int, payload: int | None = 0) -> bytes:
     """A file with valid CRC, the model and quality of corpus file ``seed``, another size, no ROI, and
     payloads cut to ``payload`` bytes (None: kept)."""
     f = bitstream.peek_header((CORPUS / seed).read_bytes())["file"]
     cut = (lambda p: p) if payload is None else (lambda p: p[:payload])
-    out = bytearray(bitstream.MAGIC) + bytes([bitstream.VERSION]) + f.model_id + _varint(width) + _varint(height)
+    out = bytearray(bitstream.MAGIC) + bytes([bitstream.VERSION]) + f.model_id + bitstream.encode_varint(width) + bitstream.encode_varint(height)
     out += bytes([0]) + round(f.base_level * bitstream.BASE_LEVEL_STEPS).to_bytes(2, "little", signed=True) + bytes(2)
-    out += _varint(0) + _varint(len(cut(f.z_payload))) + cut(f.z_payload) + bytes([len(f.y_payloads)])
+    out += bitstream.encode_varint(0) + bitstream.encode_varint(len(cut(f.z_payload))) + cut(f.z_payload) + bytes([len(f.y_payloads)])
     for p in f.y_payloads:
-        out += _varint(len(cut(p))) + cut(p)
+        out += bitstream.encode_varint(len(cut(p))) + cut(p)
     return bytes(out) + zlib.crc32(out).to_bytes(4, "little")
 
 

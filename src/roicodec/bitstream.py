@@ -136,7 +136,8 @@ def quantise_strength(strength: float) -> float:
     return round(strength * STRENGTH_STEPS) / STRENGTH_STEPS
 
 
-def _varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
+    """Unsigned LEB128 of at most 5 bytes (also the fuzzer's, which writes fields without pack's checks)."""
     if n < 0 or n >= 1 << 35:
         raise ValueError("varint out of range")
     out = bytearray()
@@ -190,13 +191,13 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
     if len(f.model_id) != MODEL_ID_BYTES:
         raise ValueError("model id must be 8 bytes")
     out += f.model_id
-    out += _varint(f.width) + _varint(f.height)
+    out += encode_varint(f.width) + encode_varint(f.height)
     out.append(MODES.index(f.mode))
     if f.scale != SCALE_ONE:
         out.append(f.scale)
     out += struct.pack("<hh", base, strength)
     if f.importance is None:
-        out += _varint(0)
+        out += encode_varint(0)
     else:
         import numpy as np
 
@@ -204,11 +205,11 @@ def pack(f: RczFile, level_range: LevelRange) -> bytes:
         if imp.shape != f.latent_shape or imp.max(initial=0) > IMPORTANCE_STEPS:
             raise ValueError("importance map has the wrong shape or range")
         blob = zlib.compress(imp.tobytes(), 9)
-        out += _varint(len(blob)) + blob
-    out += _varint(len(f.z_payload)) + f.z_payload
+        out += encode_varint(len(blob)) + blob
+    out += encode_varint(len(f.z_payload)) + f.z_payload
     out.append(len(f.y_payloads))
     for p in f.y_payloads:
-        out += _varint(len(p)) + p
+        out += encode_varint(len(p)) + p
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
 
