@@ -26,8 +26,12 @@ CASES = [(release, name) for release in RELEASES for name in json.loads((release
 #: Largest pixel difference allowed per release, and the share of values that may differ. v0.1.0's pixels were
 #: decoded with the fidelity model's float32 file; since weights format 2 it stores its synthesis in float16
 #: (same model id, the same latent bit for bit): measured max |diff| 1 on 0.45-1.16 % of the values
-#: (67.5-71.6 dB between the two decodes). Every other set decodes exactly.
+#: (67.5-71.6 dB between the two decodes). Every other set decodes exactly on the CPU that made it; the
+#: synthesis is float32, whose sums oneDNN orders by the CPU's vector width, so on another CPU a rare value
+#: rounds the other way (measured on an AVX2-only EPYC against the AVX-512 machine that wrote
+#: fidelity-v1-f16: max |diff| 1 on at most 0.005 % of the values). The latent is checked bit for bit above.
 PIXEL_TOLERANCE = {"v0.1.0": (1, 0.02)}
+OTHER_CPU_TOLERANCE = (1, 0.001)
 
 
 @pytest.mark.parametrize("release,name", CASES, ids=[f"{r.name}/{n}" for r, n in CASES])
@@ -43,7 +47,7 @@ def test_files_of_earlier_releases_decode_bit_for_bit(release, name):
     image = roicodec.decompress(data)  # the registry picks the model the file names
     assert (image.mode, list(image.size)) == (expected["mode"], expected["size"])
     diff = np.abs(np.asarray(image, np.int16) - np.asarray(Image.open(release / f"{name}.png"), np.int16))
-    most, share = PIXEL_TOLERANCE.get(release.name, (0, 0.0))
+    most, share = PIXEL_TOLERANCE.get(release.name, OTHER_CPU_TOLERANCE)
     assert diff.max() <= most and (diff > 0).mean() <= share
 
 
