@@ -152,14 +152,26 @@ class ChannelCheckerboardCoder(nn.Module):
         fixed = torch.cat(feats, dim=1)
         return self.aggregate[k][0].accumulate(fixed, slice(0, fixed.shape[1]), bias=True)
 
-    def _exact_params(self, k: int, fixed_acc: Tensor, anchor_hat_int: Tensor, top: int = 0) -> tuple[Tensor, Tensor]:
-        """Exact integer path: returns (means_int, cdf indexes), both integer-valued. ``anchor_hat_int``
-        may carry ``top`` rows above ``fixed_acc``'s and rows below them (a band's halo)."""
-        first = self.aggregate[k][0]
-        sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)[:, :, top:top + fixed_acc.shape[2]]
-        acc = fixed_acc + first.accumulate(sp, slice(first.in_channels - sp.shape[1], None), bias=False)
-        out = self.aggregate[k].forward_exact(first.finish(acc, relu=True), start=2)
-        means_int, scales_int = out.chunk(2, dim=1)
+    def _exact_params(self, k: int, fixed_acc: Tensor, anchor_hat_int: Tensor, sel: Tensor, anchors: bool,
+                      top: int = 0) -> tuple[Tensor, Tensor]:
+        """Exact integer path at the positions ``sel`` ((rows, w) bool, the rows of ``fixed_acc``) of one
+        checkerboard pass: (means_int, cdf indexes), both (c, N) with the positions in row-major order.
+        ``anchor_hat_int`` may carry ``top`` rows above ``fixed_acc``'s and rows below them (a band's halo).
+
+        Only the pass's own positions run through the 1x1 aggregation (half the work), and the anchors'
+        pass, whose spatial context sees no decoded anchor yet, takes that context's bias instead of
+        convolving zeros: the same integers as the whole-tensor computation, at the positions coded."""
+        first, spatial = self.aggregate[k][0], self.spatial_ctx[k][0]
+        fixed = fixed_acc[0][:, sel]
+        if anchors:
+            _, b_int, _ = spatial._quantised(fixed.device)
+            bias = b_int if b_int is not None else torch.zeros(spatial.out_channels, dtype=fixed.dtype, device=fixed.device)
+            sp = spatial.finish(bias[:, None].expand(-1, fixed.shape[1]).clone())
+        else:
+            sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)[0, :, top:top + fixed_acc.shape[2]][:, sel]
+        acc = fixed + first.accumulate_points(sp, slice(first.in_channels - sp.shape[0], None), bias=False)
+        out = self.aggregate[k].forward_exact_points(first.finish(acc, relu=True), start=2)
+        means_int, scales_int = out.chunk(2, dim=0)
         table = self.gaussian.scale_table.double().to(out.device)
         # index = number of table entries (all but the last) strictly below the scale,
         # identical to GaussianConditional.build_indexes but in exact float64.
@@ -173,14 +185,15 @@ class ChannelCheckerboardCoder(nn.Module):
         return [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
 
     def _group_params(self, k: int, hyper: Tensor, prev: Tensor | None, anchor_hat_int: Tensor,
-                      fixed: list[Tensor]) -> tuple[Tensor, Tensor]:
-        """(means_int, cdf indexes) of group k over the whole latent, computed band by band.
+                      fixed: list[Tensor], sel: Tensor, anchors: bool) -> tuple[Tensor, Tensor]:
+        """(means_int, cdf indexes) of group k at the positions ``sel`` ((h, w) bool) of one checkerboard
+        pass, each (c, N) in row-major order, computed band by band.
 
         Every network here is a local integer-exact convolution, so a band grown by the networks'
         reach (CONTEXT_HALO rows) gives exactly the whole-tensor values on its own rows, in any
         summation order: memory follows the band and the file does not change. ``hyper`` (float32,
         whose 24-bit mantissa holds the fixed-point integers exactly) and ``prev`` (the earlier groups'
-        exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation layer over
+        exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation sums over
         hyperprior + channel context (the same for both checkerboard passes) for the second pass, up to
         KEEP_FIXED_POSITIONS.
         """
@@ -192,10 +205,9 @@ class ChannelCheckerboardCoder(nn.Module):
                 if k:
                     feats.append(self.channel_ctx[k - 1].forward_exact(prev))
                 fixed.append(self._exact_fixed_part(k, feats))
-            return self._exact_params(k, fixed[0], anchor_hat_int)
+            return self._exact_params(k, fixed[0], anchor_hat_int, sel, anchors)
         bound_heap()
-        means = torch.empty_like(anchor_hat_int)
-        indexes = torch.empty(anchor_hat_int.shape, dtype=torch.int64, device=anchor_hat_int.device)
+        means, indexes = [], []
         for b, (r0, r1) in enumerate(bands):
             a0, a1 = max(r0 - CONTEXT_HALO, 0), min(r1 + CONTEXT_HALO, h)
             if b < len(fixed):
@@ -207,15 +219,16 @@ class ChannelCheckerboardCoder(nn.Module):
                 acc = self._exact_fixed_part(k, feats)
                 if h * w <= KEEP_FIXED_POSITIONS:
                     fixed.append(acc)
-            m, i = self._exact_params(k, acc, anchor_hat_int[:, :, a0:a1], r0 - a0)
+            m, i = self._exact_params(k, acc, anchor_hat_int[:, :, a0:a1], sel[r0:r1], anchors, r0 - a0)
             del acc
-            means[:, :, r0:r1], indexes[:, :, r0:r1] = m, i
-        return means, indexes
+            means.append(m)
+            indexes.append(i)
+        return torch.cat(means, dim=1), torch.cat(indexes, dim=1)
 
     def compress(self, y: Tensor, hyper: Tensor) -> tuple[list[bytes], Tensor]:
         """y: float latent (1, M, h, w); hyper: exact features. Returns group strings and exact y_hat."""
         cdfs, lengths, offsets = self._coding_tables()
-        anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device).bool().expand(1, 1, *y.shape[2:])
+        anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device).bool()[0, 0]
         strings, y_hats = [], []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             y_k = y_k.double()
@@ -224,13 +237,12 @@ class ChannelCheckerboardCoder(nn.Module):
             enc = BufferedRansEncoder()
             y_hat_int = torch.zeros_like(y_k)
             for phase, sel in ((0, anchor), (1, ~anchor)):
-                sel_k = sel.expand_as(y_k)
-                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed)
-                symbols = torch.round(y_k - from_fixed(means_int))
+                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed, sel, phase == 0)
+                symbols = torch.round(y_k[0][:, sel] - from_fixed(means_int))
                 enc.encode_with_indexes(
-                    symbols[sel_k].long().tolist(), idx[sel_k].long().tolist(), cdfs, lengths, offsets
+                    symbols.reshape(-1).long().tolist(), idx.reshape(-1).tolist(), cdfs, lengths, offsets
                 )
-                y_hat_int = torch.where(sel_k, symbols.mul_(ACT_ONE).add_(means_int), y_hat_int)
+                y_hat_int[0][:, sel] = symbols.mul_(ACT_ONE).add_(means_int)
                 del means_int, idx, symbols
             strings.append(enc.flush())
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
@@ -242,7 +254,7 @@ class ChannelCheckerboardCoder(nn.Module):
             raise ValueError("wrong number of latent groups")
         cdfs, lengths, offsets = self._coding_tables()
         h, w = shape
-        anchor = checkerboard_mask(h, w, hyper.device).bool()
+        anchor = checkerboard_mask(h, w, hyper.device).bool()[0, 0]
         y_hat = torch.empty((1, sum(self.groups), h, w), dtype=torch.float64, device=hyper.device)
         start = 0
         for k, c in enumerate(self.groups):
@@ -252,14 +264,12 @@ class ChannelCheckerboardCoder(nn.Module):
             dec.set_stream(strings[k])
             y_hat_int = torch.zeros((1, c, h, w), dtype=torch.float64, device=hyper.device)
             for phase, sel in ((0, anchor), (1, ~anchor)):
-                sel_k = sel.expand_as(y_hat_int)
-                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed)
-                values = dec.decode_stream(idx[sel_k].long().tolist(), cdfs, lengths, offsets)
+                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed, sel, phase == 0)
+                values = dec.decode_stream(idx.reshape(-1).tolist(), cdfs, lengths, offsets)
                 del idx
-                symbols = torch.zeros_like(y_hat_int)
-                symbols[sel_k] = torch.tensor(values, dtype=torch.float64, device=hyper.device)
+                symbols = torch.tensor(values, dtype=torch.float64, device=hyper.device).view_as(means_int)
                 del values
-                y_hat_int = torch.where(sel_k, symbols.mul_(ACT_ONE).add_(means_int), y_hat_int)
+                y_hat_int[0][:, sel] = symbols.mul_(ACT_ONE).add_(means_int)
                 del means_int, symbols
             y_hat[:, start:start + c] = y_hat_int.clamp_(-2**18 + 1, 2**18 - 1)
             start += c

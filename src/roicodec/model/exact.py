@@ -103,6 +103,21 @@ class ExactConv2d(nn.Conv2d):
             y = torch.round(y)
         return y
 
+    def accumulate_points(self, x: Tensor, in_channels: slice | None = None, bias: bool = True) -> Tensor:
+        """A 1x1 layer's integer sums at chosen positions only: ``x`` is (C, N), one column per position.
+        The same integers as ``accumulate`` gives there (any summation order is exact), for the work of
+        the positions that need them: a checkerboard pass needs half."""
+        if self.kernel_size != (1, 1) or self.groups != 1:
+            raise ValueError("only a 1x1 layer runs on points")
+        w_int, b_int, _ = self._quantised(x.device)
+        w = w_int[:, :, 0, 0] if in_channels is None else w_int[:, in_channels, 0, 0]
+        y = w @ x
+        if bias and b_int is not None:
+            y += b_int[:, None]
+        if y.is_cuda:
+            y = torch.round(y)
+        return y
+
     def finish(self, acc: Tensor, relu: bool = False) -> Tensor:
         """Rescale to activation fixed point (exact: power-of-two scale, floor) and clamp."""
         _, _, scale = self._quantised(acc.device)
@@ -152,6 +167,18 @@ class ExactSequential(nn.Sequential):
                 continue
             relu = i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)
             x = layer.forward_exact(x, relu=relu)
+        return x
+
+
+    def forward_exact_points(self, x: Tensor, start: int = 0) -> Tensor:
+        """``forward_exact`` at chosen positions ((C, N) columns) of a sequence of 1x1 layers."""
+        layers = list(self)[start:]
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.ReLU):
+                x = x.clamp_min(0.0) if i == 0 else x
+                continue
+            relu = i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)
+            x = layer.finish(layer.accumulate_points(x), relu=relu)
         return x
 
 
