@@ -69,3 +69,15 @@ def test_weight_cache_follows_weight_changes():
         conv.weight.mul_(-1)
     conv.invalidate()
     assert not torch.equal(before, conv.forward_exact(x))
+
+
+def test_points_give_the_whole_tensor_values_at_those_positions():
+    torch.manual_seed(5)
+    net = ExactSequential(ExactConv2d(24, 40, 1), torch.nn.ReLU(), ExactConv2d(40, 8, 1))
+    x = to_fixed(torch.randn(1, 24, 7, 9) * 30)
+    sel = (torch.arange(7)[:, None] + torch.arange(9)[None, :]) % 2 == 1  # one checkerboard colour
+    whole = net.forward_exact(x)
+    points = net.forward_exact_points(x[0][:, sel])
+    assert torch.equal(points, whole[0][:, sel])
+    part = net[0].accumulate_points(x[0][:10, sel], slice(0, 10), bias=False)
+    assert torch.equal(part, net[0].accumulate(x[:, :10], slice(0, 10), bias=False)[0][:, sel])
