@@ -77,7 +77,7 @@ def test_points_give_the_whole_tensor_values_at_those_positions():
     x = to_fixed(torch.randn(1, 24, 7, 9) * 30)
     sel = (torch.arange(7)[:, None] + torch.arange(9)[None, :]) % 2 == 1  # one checkerboard colour
     whole = net.forward_exact(x)
-    points = net.forward_exact_points(x[0][:, sel])
+    points = net.forward_exact(x[0][:, sel], points=True)
     assert torch.equal(points, whole[0][:, sel])
     part = net[0].accumulate_points(x[0][:10, sel], slice(0, 10), bias=False)
     assert torch.equal(part, net[0].accumulate(x[:, :10], slice(0, 10), bias=False)[0][:, sel])

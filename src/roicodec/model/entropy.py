@@ -170,7 +170,7 @@ class ChannelCheckerboardCoder(nn.Module):
         else:
             sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)[0, :, top:top + fixed_acc.shape[2]][:, sel]
         acc = fixed + first.accumulate_points(sp, slice(first.in_channels - sp.shape[0], None), bias=False)
-        out = self.aggregate[k].forward_exact_points(first.finish(acc, relu=True), start=2)
+        out = self.aggregate[k].forward_exact(first.finish(acc, relu=True), start=2, points=True)
         means_int, scales_int = out.chunk(2, dim=0)
         table = self.gaussian.scale_table.double().to(out.device)
         # index = number of table entries (all but the last) strictly below the scale,

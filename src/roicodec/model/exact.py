@@ -158,27 +158,16 @@ class ExactSequential(nn.Sequential):
                 raise TypeError(f"{type(layer).__name__} has no exact path")
         super().__init__(*layers)
 
-    def forward_exact(self, x: Tensor, start: int = 0) -> Tensor:
-        """Exact path from layer ``start`` on; a ReLU is fused into the preceding clamp."""
+    def forward_exact(self, x: Tensor, start: int = 0, points: bool = False) -> Tensor:
+        """Exact path from layer ``start`` on; a ReLU is fused into the preceding clamp. With ``points``,
+        ``x`` is (C, N), one column per chosen position, and the layers are 1x1 (accumulate_points)."""
         layers = list(self)[start:]
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.ReLU):
                 x = x.clamp_min(0.0) if i == 0 else x
                 continue
             relu = i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)
-            x = layer.forward_exact(x, relu=relu)
-        return x
-
-
-    def forward_exact_points(self, x: Tensor, start: int = 0) -> Tensor:
-        """``forward_exact`` at chosen positions ((C, N) columns) of a sequence of 1x1 layers."""
-        layers = list(self)[start:]
-        for i, layer in enumerate(layers):
-            if isinstance(layer, nn.ReLU):
-                x = x.clamp_min(0.0) if i == 0 else x
-                continue
-            relu = i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU)
-            x = layer.finish(layer.accumulate_points(x), relu=relu)
+            x = layer.finish(layer.accumulate_points(x), relu) if points else layer.forward_exact(x, relu=relu)
         return x
 
 
