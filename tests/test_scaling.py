@@ -15,7 +15,7 @@ from .conftest import synthetic_image
 
 
 def test_parse_scale():
-    assert scaling.parse_scale("auto") is None
+    assert scaling.parse_scale("auto") == "auto" and scaling.parse_scale(" Fit") == "fit"
     assert scaling.parse_scale(1) == 8 and scaling.parse_scale("1.5") == 12 and scaling.parse_scale(2.0) == 16
     for bad in ("1.3", "0.25", "5", "big", float("nan")):
         with pytest.raises(ValueError):
@@ -27,6 +27,12 @@ def test_auto_ladder_follows_the_budget_and_the_pixel_cap():
     assert scaling.auto_ladder(768, 512, 0.5) == [(12, 5.5), (16, None)]
     assert scaling.auto_ladder(768, 512, 1.5) == [(16, None)]
     assert scaling.auto_ladder(4000, 3000, 1.5) == [(8, None)]  # a large photo stays at its own size
+
+
+def test_the_high_rate_ladder_starts_and_climbs_by_its_own_crossings():
+    assert scaling.auto_ladder(768, 512, 0.8, high_rate=True) == [(8, None), (12, 3.0), (16, None)]
+    assert scaling.auto_ladder(768, 512, 1.6, high_rate=True) == [(12, 3.0), (16, None)]
+    assert scaling.auto_ladder(768, 512, 2.0, high_rate=True) == [(16, None)]
 
 
 def test_resample_keeps_range_and_identity():
@@ -51,10 +57,67 @@ def test_auto_scale_beats_native_at_a_high_rate(model):
     """Above the native top level the larger picture gives more quality for the same budget."""
     card = synthetic_image(128, 128, seed=4, noise=2.0)
     native = roicodec.compress_detailed(card, bpp=2.0, model=model, scale=1)
-    assert roicodec.compress_detailed(card, bpp=2.0, model=model).scale == 8  # native unless asked
     auto = roicodec.compress_detailed(card, bpp=2.0, model=model, scale="auto")
     assert auto.scale > 8 and auto.size <= 2.0 * 128 * 128 / 8
     assert psnr(roicodec.decompress(auto.data, model=model), card) > psnr(roicodec.decompress(native.data, model=model), card) + 1
+
+
+def test_fit_is_native_inside_the_range(model, card):
+    """The default codes a budget the native range holds exactly as --scale 1 does."""
+    native = roicodec.compress_detailed(card, bpp=0.3, model=model, scale=1)
+    default = roicodec.compress_detailed(card, bpp=0.3, model=model)
+    assert default.scale == 8 and default.in_range and default.data == native.data
+
+
+def test_fit_codes_larger_above_the_native_range(model):
+    card = synthetic_image(128, 128, seed=4, noise=2.0)
+    budget = int(2.0 * 128 * 128 / 8)
+    with pytest.warns(RateControlWarning, match="above"):
+        native = roicodec.compress_detailed(card, size=budget, model=model, scale=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in range at the larger scale: no note
+        fit = roicodec.compress_detailed(card, size=budget, model=model)
+    assert fit.scale > 8 and fit.in_range and native.size < fit.size <= budget
+    assert fit.size >= 0.99 * budget
+
+
+def test_fit_codes_smaller_below_the_native_range(model, card):
+    budget = int(0.02 * card.size[0] * card.size[1] / 8)
+    with pytest.warns(RateControlWarning, match="below"):
+        native = roicodec.compress_detailed(card, size=budget, model=model, scale=1)
+    assert native.size > budget
+    fit = roicodec.compress_detailed(card, size=budget, model=model)
+    assert fit.scale < 8 and fit.size < native.size
+    assert roicodec.decompress(fit.data, model=model).size == card.size
+
+
+def test_fit_codes_smaller_where_native_would_land_low(model, card):
+    """In range, but below DESCEND_LEVEL natively: the smaller picture at a higher level."""
+    budget = len(roicodec.compress(card, quality=-1.5, model=model, scale=1))
+    native = roicodec.compress_detailed(card, size=budget, model=model, scale=1)
+    assert native.in_range and native.base_level < scaling.DESCEND_LEVEL
+    fit = roicodec.compress_detailed(card, size=budget, model=model)
+    assert fit.scale < 8 and fit.in_range and fit.size <= budget and fit.base_level > native.base_level
+
+
+def test_the_high_rate_model_codes_larger_by_default_at_high_rates():
+    high = roicodec.load_model("highrate-v1")
+    card = synthetic_image(160, 128, seed=6, noise=2.0)
+    native = roicodec.compress_detailed(card, bpp=2.0, model=high, scale=1)
+    res = roicodec.compress_detailed(card, bpp=2.0, model=high)
+    assert res.scale > 8 and res.size <= 2.0 * 160 * 128 / 8
+    assert psnr(roicodec.decompress(res.data), card) > psnr(roicodec.decompress(native.data), card)
+
+
+def test_the_high_rate_model_keeps_the_nearer_of_two_scales_where_they_cross():
+    high = roicodec.load_model("highrate-v1")
+    card = synthetic_image(160, 128, seed=7, noise=1.0)
+    lo, hi = scaling.HIGH_RATE_CONTEST_BPP
+    bpp = (lo + hi) / 2
+    files = {s: roicodec.compress(card, bpp=bpp, model=high, scale=s) for s in (1, 1.5)}
+    quality = {s: psnr(roicodec.decompress(d), card) for s, d in files.items()}
+    chosen = roicodec.compress(card, bpp=bpp, model=high)
+    assert chosen == files[max(quality, key=quality.get)]
 
 
 def test_auto_scale_stays_native_at_a_low_rate(model, card):

@@ -2,7 +2,7 @@
 
     python tools/annotate_weights.py --bench docs/kodak_bench.json --rd docs/eval_kodak/roicodec.json \
         --rate-curve ../shared/data/kodak
-    python tools/annotate_weights.py --weights highrate-v1 --rate-curve DIR --use-from-bpp 0.5 --auto-scale off
+    python tools/annotate_weights.py --weights highrate-v1 --rate-curve DIR --use-from-bpp 0.5
 
 --rate-curve measures the model's bpp at every integer level (geometric mean over the
 images, real encodes) and stores it as ``rate_curve_bpp``: the rate control starts its
@@ -50,8 +50,6 @@ def main() -> None:
     ap.add_argument("--training-command", help="how the weights were trained (free text, kept in the metadata)")
     ap.add_argument("--weights", default="default", help="a shipped model's name or a weights file")
     ap.add_argument("--use-from-bpp", type=float, help="the rate from which the encoder picks this model (models.model_for_rate)")
-    ap.add_argument("--auto-scale", choices=("on", "off"),
-                    help="whether --scale auto may code this model's pictures larger (off for a model that does not saturate)")
     args = ap.parse_args()
 
     path = weights_path(args.weights)
@@ -70,12 +68,10 @@ def main() -> None:
                              "command": "roicodec eval --images ../shared/data/kodak"}
     if args.training_command:
         meta["training_command"] = args.training_command
-    if args.rate_curve:
-        meta["rate_curve_bpp"], meta["rate_curve_min_level"] = measure_rate_curve(path, args.rate_curve)
     if args.use_from_bpp is not None:
         meta["use_from_bpp"] = args.use_from_bpp
-    if args.auto_scale is not None:
-        meta["auto_scale"] = args.auto_scale == "on"
+    if args.rate_curve:
+        meta["rate_curve_bpp"], meta["rate_curve_min_level"] = measure_rate_curve(path, args.rate_curve)
         print(f"rate curve (bpp per level from {meta['rate_curve_min_level']:g}):", meta["rate_curve_bpp"])
     try:
         rewrite_metadata(path, meta)  # tensors, model id and storage format as they are

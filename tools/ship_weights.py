@@ -10,7 +10,7 @@ benchmarks/compare_weights.py's float forward pass on every folder of --images (
 at the same levels. A candidate wins when its BD-rate against the anchor is at most -MIN_GAIN % on every
 folder. A winner is written as the next version of its family (roicodec-fidelity-v2.safetensors, ...) in the
 anchor's storage (weights format 2, model id of its float32 tensors), annotated with its rate curve on Kodak
-(tools/annotate_weights.py; use_from_bpp and auto_scale come with the weights from the anchor), and the
+(tools/annotate_weights.py; use_from_bpp comes with the weights from the anchor), and the
 lines that register it are printed. The anchor stays: the files it wrote name it, and
 tests/fixtures keeps some. Nothing is written for a loser. The comparison goes to <run>/ship.json.
 """

@@ -38,7 +38,7 @@ def compress_detailed(
     classes: str | Path | Image.Image | np.ndarray | None = None,
     class_weights: str | dict | None = None,
     class_legend: str | Path | dict | None = None,
-    scale: float | str = 1,
+    scale: float | str = "fit",
     effort: int = 0,
     model: RoiCodecModel | None = None,
 ) -> CompressResult:
@@ -49,7 +49,8 @@ def compress_detailed(
     levels; ``boxes``, ``classes``/``class_weights``/``class_legend`` add sources (roi.roi_spec).
     Budgets are never exceeded; one outside the model's range gives the nearest file and a
     RateControlWarning. ``scale`` codes the picture resampled by that factor (1, 1.5, 2; "auto": larger
-    where the budget pays for it). ``effort`` 1-3 refines the latent: slower encodes, better files, the
+    where the budget pays for it; the default "fit": native size, resampled only where the budget is
+    outside the model's range there). ``effort`` 1-3 refines the latent: slower encodes, better files, the
     same decoder. The result also says what rate control chose and what each ROI source found. An image
     already read with ``images.prepare`` is taken as is, so the CLI reads and detects once. Without a
     ``model``, the shipped model for the budget's rate codes it (models.model_for_rate).

@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codecs", default="roicodec,jpeg,webp,avif,jxl,hevc")
     e.add_argument("--out", default="eval_results")
     e.add_argument("--limit", type=int, help="use only the first N images")
-    e.add_argument("--scale", default="1", help="roicodec's coding scale (as for compress: 1, 1.5, 2 or auto)")
+    e.add_argument("--scale", default="fit", help="roicodec's coding scale (as for compress: fit, 1, 1.5, 2 or auto)")
     e.add_argument("--effort", type=int, default=0, choices=range(len(EFFORT_STEPS)), metavar="0-3",
                    help="roicodec's encoder effort (as for compress)")
     e.add_argument("--reuse", action="store_true",
@@ -409,9 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_serve)
 
     for s in (c, r, b):
-        s.add_argument("--scale", default="1",
-                       help="code the picture resampled by this factor (1 = as it is, the default and the fastest; 1.5; 2; ...) "
-                            "or 'auto': larger where the budget pays for it (more PSNR above ~0.35 bpp, 2-4x the time)")
+        s.add_argument("--scale", default="fit",
+                       help="'fit' (the default): as it is, resampled only where the budget is outside the model's range "
+                            "at its own size (smaller below, larger above); a factor to code the picture resampled by "
+                            "(1 = always as it is; 1.5; 2; ...); or 'auto': larger where the budget pays for it "
+                            "(more PSNR above ~0.35 bpp, 2-4x the time)")
     for s in (c, b):
         s.add_argument("--effort", type=int, default=0, choices=range(len(EFFORT_STEPS)), metavar="0-3",
                        help="encoder effort: 0 (default, fastest) codes the analysis's latent; 1, 2, 3 refine it with "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import bitstream, scaling
-from .decoder import coded_picture, parse
+from .decoder import coded_picture, parse, reconstruct
 from .errors import BudgetError
 from .images import PreparedImage, pad_to_stride, to_tensor
 from .levels import LevelRange
@@ -155,21 +155,35 @@ class EncodeJob:
                               [result.message] if result.message else [], scale=scale,
                               blocks=blocks if strength else None), result.stopped
 
-    def run(self, scale: int | None = bitstream.SCALE_ONE, refine_steps: int = 0) -> CompressResult:
-        """The file for the budget at a fixed scale, or (``scale=None``) climbing the scales where the
-        budget pays for them; then, with ``refine_steps``, refined."""
+    def run(self, scale: int | str = scaling.FIT, refine_steps: int = 0) -> CompressResult:
+        """The file for the budget at a fixed scale, by the default choice (``fit``), or climbing the scales
+        where the budget pays for them (``auto``); then, with ``refine_steps``, refined."""
         w, h = self.prepared.size
-        if scale is not None:
-            ladder: list[tuple[int, float | None]] = [(scale, None)]
-        elif self.budget.size is None or not self.model.meta.get("auto_scale", True):
-            # a quality level means the same thing only at one scale; a model that does not saturate
-            # (the high-rate model) gains nothing from coding larger
-            ladder = [(bitstream.SCALE_ONE, None)]
+        high_rate = self.model.meta.get("use_from_bpp") is not None
+        if isinstance(scale, int):
+            result = self.search(scale, self.strength)[0]
+        elif self.budget.size is None:
+            # a quality level means the same thing only at one scale
+            result = self.search(bitstream.SCALE_ONE, self.strength)[0]
+        elif scale == scaling.AUTO or high_rate:
+            bpp = 8 * self.budget.size / (w * h)
+            lo, hi = scaling.HIGH_RATE_CONTEST_BPP
+            if high_rate and lo <= bpp < hi and scaling.auto_ladder(w, h, hi, True)[0][0] != bitstream.SCALE_ONE:
+                result = self.contest([bitstream.SCALE_ONE, scaling.LADDER[1]])
+            else:
+                result = self.climb(scaling.auto_ladder(w, h, bpp, high_rate))
+            if scale == scaling.FIT:
+                result = self.above_range(result)
         else:
-            ladder = scaling.auto_ladder(w, h, 8 * self.budget.size / (w * h))
-        # The climb follows the top of the map: with an ROI, the ROI's level (base + strength times its
-        # largest importance, which the block rule keeps). The ROI's blocks are coded like a picture at
-        # that level, so the crossing levels hold for them.
+            result = self.above_range(self.descend())
+        return self.refine(result, refine_steps) if refine_steps else result
+
+    def climb(self, ladder: list[tuple[int, float | None]]) -> CompressResult:
+        """Up the ladder: the next scale while rate control lands at or above the step's climb level.
+
+        The climb follows the top of the map: with an ROI, the ROI's level (base + strength times its
+        largest importance, which the block rule keeps). The ROI's blocks are coded like a picture at
+        that level, so the crossing levels hold for them."""
         top_lift = max(self.strength, 0.0) * (float(self.importance.max()) if self.importance is not None else 0.0)
         for i, (sc, climb_level) in enumerate(ladder):
             stop = None if climb_level is None else climb_level - top_lift
@@ -178,11 +192,71 @@ class EncodeJob:
                       or result.roi_strength != self.strength):
                 # the larger picture does not fit the budget, or fits only by lowering the ROI's lift:
                 # the scale below, searched to the end
-                result, _ = self.search(ladder[i - 1][0], self.strength)
-                break
+                return self.search(ladder[i - 1][0], self.strength)[0]
             if not stopped:
                 break
-        return self.refine(result, refine_steps) if refine_steps else result
+        return result
+
+    def contest(self, scales: list[int]) -> CompressResult:
+        """Rate control at each scale; of the files within the budget (and with the ROI's full lift, if any
+        has it), the one whose decode is nearest the picture (MSE on the 8-bit grid) wins. Where two
+        scales' R-D curves cross at a rate that depends on the content, the encoder measures instead of
+        guessing, for one more search and a decode per scale."""
+        w, h = self.prepared.size
+        x = to_tensor(self.prepared.rgb).mul_(255)
+        best: tuple[tuple[bool, bool, float], CompressResult] | None = None
+        for sc in scales:
+            res, _ = self.search(sc, self.strength)
+            with torch.inference_mode():
+                x_hat = reconstruct(parse(res.data, self.model), self.model)[:, :, :h, :w]
+            err = float(x_hat.mul(255).round_().sub_(x).pow_(2).mean())
+            key = (len(res.data) > self.budget.size, res.roi_strength < self.strength, err)
+            if best is None or key < best[0]:
+                best = (key, res)
+        return best[1]
+
+    def descend(self) -> CompressResult:
+        """Native size, or smaller while the map's top level (the ROI's, with an ROI) lands below
+        ``scaling.DESCEND_LEVEL`` or the smallest file is over the budget: each scale of ``BELOW_RANGE`` is
+        kept if it fits the budget with the ROI's lift (or, out of range, comes nearer). The default
+        model's rule; a model for high rates leaves low budgets to the default model (``encode_picture``)."""
+        result, _ = self.search(bitstream.SCALE_ONE, self.strength)
+        if len(result.data) <= self.budget.size and self._top_level(result) >= scaling.DESCEND_LEVEL:
+            return result
+        for sc in scaling.BELOW_RANGE:
+            trial, _ = self.search(sc, self.strength)
+            fits = len(trial.data) <= self.budget.size
+            if len(result.data) > self.budget.size:
+                if not fits and len(trial.data) >= len(result.data):
+                    break
+            elif not fits or trial.roi_strength < result.roi_strength:
+                break
+            result = trial
+            if fits and self._top_level(trial) >= scaling.DESCEND_LEVEL:
+                break
+        return result
+
+    def above_range(self, result: CompressResult) -> CompressResult:
+        """A budget over the largest file at ``result``'s scale: the larger scales of ``ABOVE_RANGE`` until
+        one holds it; the file that spends most of the budget is kept."""
+        if result.in_range or len(result.data) > self.budget.size:
+            return result
+        w, h = self.prepared.size
+        for sc in scaling.above_range(w, h):
+            if sc <= result.scale:
+                continue
+            trial, _ = self.search(sc, self.strength)
+            if self.budget.size >= len(trial.data) > len(result.data):
+                result = trial  # more of the budget spent
+            if trial.in_range:
+                break
+        return result
+
+    def _top_level(self, result: CompressResult) -> float:
+        """The highest level of the file's map: the base, or with an ROI the ROI's (the block rule keeps
+        its largest importance)."""
+        imp = float(self.importance.max()) if self.importance is not None and result.blocks is not None else 0.0
+        return result.base_level + max(result.roi_strength, 0.0) * imp
 
     # ------------------------------------------------------------------ refinement
     def refine(self, result: CompressResult, steps: int) -> CompressResult:
@@ -236,7 +310,7 @@ class EncodeJob:
 
 
 def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarray | None, float], *,
-                   scale: int | None, refine_steps: int, model: RoiCodecModel | None = None) -> CompressResult:
+                   scale: int | str, refine_steps: int, model: RoiCodecModel | None = None) -> CompressResult:
     """The file for a budget. With ``model``, that model codes it. Without, the shipped model for the
     budget's rate does (models.model_for_rate), and where that is not the default model and its smallest
     file is over the budget, or fits only with a lower ROI lift than asked, the default model codes it

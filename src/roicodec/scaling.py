@@ -9,6 +9,14 @@ measurements). Resampling as a coding tool is not new: AV1's super-resolution an
 reference picture resampling code below native size for the opposite end of the rate range.
 
 Scales are in eighths (bitstream.SCALE_ONE = 8), the unit the file stores.
+
+Three ways to choose (``parse_scale``): a fixed scale; ``auto``, which climbs where the larger picture
+gives more quality (this ladder); and the default, ``fit``: native size, except smaller
+(``BELOW_RANGE``) for a budget that native coding would spend below level ``DESCEND_LEVEL`` or cannot
+reach at all, and larger (``ABOVE_RANGE``) for a budget over the largest native file. Each shipped
+model's gain units stop at its lowest and highest trained levels; resampling extends their reach where
+extrapolated gains fall off the R-D curve, and at the bottom it wins before the end of the range, as
+AV1's super-resolution does (docs/design-decisions.md item 23).
 """
 
 from __future__ import annotations
@@ -29,35 +37,66 @@ START_BPP = (0.0, 0.35, 1.2)
 #: The crossings above sit near level 3.5 (native) and 5.5 (1.5x). With an ROI the level compared
 #: is the ROI's (base + strength): its blocks are coded like a picture at that level
 #: (docs/results.md, "Every image": +0.3 dB ROI-PSNR on pedestrians and COCO at 0.2 bpp).
-CLIMB_LEVEL = (4.0, 5.5)
+CLIMB_LEVEL: tuple[float | None, ...] = (4.0, 5.5)
+#: The same for the high-rate model (Ballé-2017 transforms), which the default also climbs with (real
+#: encodes of 12 training pictures, design-decisions item 23): 1.5x ties native at 0.8 bpp and wins by
+#: 0.6 dB at 1.2; 2x loses to 1.5x by 0.2 dB at 1.5 bpp (1.5x level 2.1) and wins by 0.1 at 2.0 (level
+#: 3.2). Native never climbs by its level: at 0.8 bpp pictures at native level 2.4 gained 1.2 dB at 1.5x
+#: and pictures at level 3.9-4.2 lost up to 1.2 dB (below HIGH_RATE_CONTEST_BPP it stays native).
+HIGH_RATE_START_BPP = (0.0, 1.5, 1.75)
+HIGH_RATE_CLIMB_LEVEL = (None, 3.0)
+#: Budgets (bpp) where the native and 1.5x curves of the high-rate model cross, at a rate that moves with
+#: the picture: 1.5x lost up to 1.2 dB on smooth pictures near 40 dB and gained up to 2.6 dB on detailed
+#: ones at the same budget, and the map's level did not tell them apart. There the encoder codes both
+#: and keeps the decode nearer the picture (EncodeJob.contest).
+HIGH_RATE_CONTEST_BPP = (0.9, 1.5)
 #: The automatic choice never codes more pixels than this: time and memory grow with them, and a
 #: large photograph is smooth at pixel level, where native coding does not saturate as early.
 AUTO_MAX_PIXELS = 1 << 22
 
 
-def parse_scale(scale: float | str) -> int | None:
-    """'auto' -> None; a number -> eighths, which it must be a whole number of."""
+#: The automatic ladder (climb where quality pays) and the default (native unless out of range).
+AUTO, FIT = "auto", "fit"
+#: The scales the default tries, in order, for a low budget / one above the native range.
+BELOW_RANGE = (6, 4)
+ABOVE_RANGE = (12, 16)
+#: The default codes smaller while the map's top level lands below this: on 12 training pictures
+#: (design-decisions item 23) 0.75x beat native by 0.2 dB where native landed near level -1.2 (0.07 bpp),
+#: and native won by 0.1 dB near -0.2 (0.1 bpp); 0.5x beat 0.75x where 0.75x landed near -0.9 (0.05 bpp).
+DESCEND_LEVEL = -0.75
+#: The default's climb above the range never codes more than this (16 MP: a 4 MP photo at 2x).
+FIT_MAX_PIXELS = 1 << 24
+
+
+def parse_scale(scale: float | str) -> int | str:
+    """'auto' or 'fit' as such; a number -> eighths, which it must be a whole number of."""
     if isinstance(scale, str):
-        if scale.strip().lower() == "auto":
-            return None
+        if scale.strip().lower() in (AUTO, FIT):
+            return scale.strip().lower()
         try:
             scale = float(scale)
         except ValueError:
-            raise ValueError(f"scale must be 'auto' or a number such as 1, 1.5 or 2, not {scale!r}") from None
+            raise ValueError(f"scale must be 'fit', 'auto' or a number such as 1, 1.5 or 2, not {scale!r}") from None
     eighths = scale * SCALE_ONE
     if not (SCALE_MIN <= eighths <= SCALE_MAX) or eighths != round(eighths):
         raise ValueError(f"scale must be a multiple of 1/8 from {SCALE_MIN / SCALE_ONE:g} to {SCALE_MAX / SCALE_ONE:g}")
     return int(round(eighths))
 
 
-def auto_ladder(width: int, height: int, bpp: float) -> list[tuple[int, float | None]]:
+def auto_ladder(width: int, height: int, bpp: float, high_rate: bool = False) -> list[tuple[int, float | None]]:
     """(scale, level at which to climb to the next one, or None) to try in order, for a budget of
-    bpp bits per picture pixel."""
-    first = max(i for i, b in enumerate(START_BPP) if bpp >= b)
+    bpp bits per picture pixel; ``high_rate``: with the high-rate model's crossings."""
+    start, climb = (HIGH_RATE_START_BPP, HIGH_RATE_CLIMB_LEVEL) if high_rate else (START_BPP, CLIMB_LEVEL)
+    first = max(i for i, b in enumerate(start) if bpp >= b)
     steps = [i for i in range(first, len(LADDER)) if _pixels(width, height, LADDER[i]) <= AUTO_MAX_PIXELS]
     if not steps:
         return [(SCALE_ONE, None)]
-    return [(LADDER[i], CLIMB_LEVEL[i] if i != steps[-1] else None) for i in steps]
+    return [(LADDER[i], climb[i] if i != steps[-1] else None) for i in steps]
+
+
+def above_range(width: int, height: int) -> list[int]:
+    """The scales the default tries, in order, for a budget above the native range (up to FIT_MAX_PIXELS)."""
+    return [s for s in ABOVE_RANGE if _pixels(width, height, s) <= FIT_MAX_PIXELS]
 
 
 def _pixels(width: int, height: int, scale: int) -> int:

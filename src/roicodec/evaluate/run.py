@@ -44,7 +44,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(images_dir: str, *, codecs: list[str], out_dir: str, limit: int | None = None,
              rates: list[float] | None = None, reference: str | None = None, reuse: bool = False,
-             scale: float | str = 1, effort: int = 0) -> str:
+             scale: float | str = "fit", effort: int = 0) -> str:
     """With ``reuse``, a classical codec's results JSON already in out_dir is kept when it was
     made from the same image files with the same quality sweep (re-evaluating a new model
     then costs only roicodec's own time)."""

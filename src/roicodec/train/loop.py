@@ -72,7 +72,7 @@ class TrainConfig:
 
 #: Metadata an --init model hands on to the weights trained from it: what the model is and its licence, and
 #: its role among the shipped models. Measured figures (the rate curve, Kodak) are measured again.
-INHERITED_META = ("architecture", "role", "license", "transforms_source", "use_from_bpp", "auto_scale")
+INHERITED_META = ("architecture", "role", "license", "transforms_source", "use_from_bpp")
 
 
 #: TrainConfig.warmup_steps of a run that starts from --init weights.
