@@ -54,8 +54,10 @@ def test_budget_below_even_the_background_gives_the_smallest_file(model):
     mask[48:144, 64:160] = 1.0
     flat = roicodec.compress(im, quality=model.config.min_level, model=model)
     with pytest.warns(roicodec.RateControlWarning, match="even without"):
-        res = roicodec.compress_detailed(im, size=len(flat) // 2, roi=mask, roi_strength=4, model=model)
+        res = roicodec.compress_detailed(im, size=len(flat) // 2, roi=mask, roi_strength=4, model=model, scale=1)
     assert res.data == flat and res.roi_strength == 0 and not res.in_range
+    smaller = roicodec.compress_detailed(im, size=len(flat) // 2, roi=mask, roi_strength=4, model=model)
+    assert smaller.scale < 8 and len(smaller.data) < len(flat)  # the default codes it smaller instead
 
 
 def test_mask_from_png_and_resize(tmp_path):
