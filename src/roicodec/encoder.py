@@ -3,7 +3,8 @@
 A job holds the prepared picture, the model, the importance map and ROI strength, and the budget,
 and caches the analysis's latent per coding scale, so that the many trials of rate control only
 re-run the entropy coder. ``encode`` makes one file, ``search`` runs rate control at one scale,
-``refine`` optimises the latent (``--effort``) and ``run`` climbs the coding scales (``--scale auto``).
+``refine`` optimises the latent (``--effort``) and ``run`` picks the coding scale: ``descend``,
+``contest``, ``climb`` and ``above_range`` (the default ``fit`` and ``--scale auto``; scaling.py).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class EncodeJob:
         elif scale == scaling.AUTO or high_rate:
             bpp = 8 * self.budget.size / (w * h)
             lo, hi = scaling.HIGH_RATE_CONTEST_BPP
+            # the contest's 1.5x is within the automatic pixel cap where the ladder for budget ``hi`` starts above 1x
             if high_rate and lo <= bpp < hi and scaling.auto_ladder(w, h, hi, True)[0][0] != bitstream.SCALE_ONE:
                 result = self.contest([bitstream.SCALE_ONE, scaling.LADDER[1]])
             else:
