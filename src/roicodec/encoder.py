@@ -169,8 +169,7 @@ class EncodeJob:
         elif scale == scaling.AUTO or high_rate:
             bpp = 8 * self.budget.size / (w * h)
             lo, hi = scaling.HIGH_RATE_CONTEST_BPP
-            # the contest's 1.5x is within the automatic pixel cap where the ladder for budget ``hi`` starts above 1x
-            if high_rate and lo <= bpp < hi and scaling.auto_ladder(w, h, hi, True)[0][0] != bitstream.SCALE_ONE:
+            if high_rate and lo <= bpp < hi and scaling.within_auto_cap(w, h, scaling.LADDER[1]):
                 result = self.contest([bitstream.SCALE_ONE, scaling.LADDER[1]])
             else:
                 result = self.climb(scaling.auto_ladder(w, h, bpp, high_rate))

@@ -37,7 +37,7 @@ START_BPP = (0.0, 0.35, 1.2)
 #: The crossings above sit near level 3.5 (native) and 5.5 (1.5x). With an ROI the level compared
 #: is the ROI's (base + strength): its blocks are coded like a picture at that level
 #: (docs/results.md, "Every image": +0.3 dB ROI-PSNR on pedestrians and COCO at 0.2 bpp).
-CLIMB_LEVEL: tuple[float | None, ...] = (4.0, 5.5)
+CLIMB_LEVEL = (4.0, 5.5)
 #: The same for the high-rate model (Ballé-2017 transforms), which the default also climbs with (real
 #: encodes of 12 training pictures, design-decisions item 23): 1.5x ties native at 0.8 bpp and wins by
 #: 0.6 dB at 1.2; 2x loses to 1.5x by 0.2 dB at 1.5 bpp (1.5x level 2.1) and wins by 0.1 at 2.0 (level
@@ -88,7 +88,7 @@ def auto_ladder(width: int, height: int, bpp: float, high_rate: bool = False) ->
     bpp bits per picture pixel; ``high_rate``: with the high-rate model's crossings."""
     start, climb = (HIGH_RATE_START_BPP, HIGH_RATE_CLIMB_LEVEL) if high_rate else (START_BPP, CLIMB_LEVEL)
     first = max(i for i, b in enumerate(start) if bpp >= b)
-    steps = [i for i in range(first, len(LADDER)) if _pixels(width, height, LADDER[i]) <= AUTO_MAX_PIXELS]
+    steps = [i for i in range(first, len(LADDER)) if within_auto_cap(width, height, LADDER[i])]
     if not steps:
         return [(SCALE_ONE, None)]
     return [(LADDER[i], climb[i] if i != steps[-1] else None) for i in steps]
@@ -97,6 +97,11 @@ def auto_ladder(width: int, height: int, bpp: float, high_rate: bool = False) ->
 def above_range(width: int, height: int) -> list[int]:
     """The scales the default tries, in order, for a budget above the native range (up to FIT_MAX_PIXELS)."""
     return [s for s in ABOVE_RANGE if _pixels(width, height, s) <= FIT_MAX_PIXELS]
+
+
+def within_auto_cap(width: int, height: int, scale: int) -> bool:
+    """Whether the automatic choice may code the picture at this scale (AUTO_MAX_PIXELS)."""
+    return _pixels(width, height, scale) <= AUTO_MAX_PIXELS
 
 
 def _pixels(width: int, height: int, scale: int) -> int:
