@@ -72,12 +72,19 @@ def test_halo_covers_the_receptive_field(shipped, which):
     assert 0 < reach <= halo
 
 
-@pytest.mark.parametrize("size,roi", [((640, 448), False), ((650, 430), True)], ids=["plain", "roi-odd-size"])
-def test_tiled_decode_equals_untiled(shipped, size, roi):
-    """Bytes of the decoded 8-bit picture: identical over 2 x 3 tiles of 14-15 latent positions (224-240
-    pixels; the default tiles are 68-96). Much smaller tiles give tensors so narrow that oneDNN takes
-    other kernels: with tiles of 4-8 positions fidelity-v1's floats differ by up to 8e-7, which moved 1 to
-    3 pixels in 100 000 by one level (docs/memory.md); from 11 positions on they were identical."""
+# Tiles small enough to force 2 x 3 tiles on a test picture, and wide enough that oneDNN takes the same
+# convolution kernels as on the whole picture (the default tiles are 68-96 latent positions). How narrow is
+# too narrow depends on the CPU: on an AVX-512 AMD EPYC, highrate-v1 (bls2017) decoded differently with
+# tiles of 14-16 positions (floats up to 6e-7 apart, 20-45 pixels in 300 000 one level off) and identically
+# from 18 on; fidelity-v1 identically with every size from 8 on. Elsewhere fidelity-v1 differed below 11.
+TILED_DECODE = {"fidelity-v1": ((640, 448), (650, 430), 16), "highrate-v1": ((1024, 704), (1034, 690), 24)}
+
+
+@pytest.mark.parametrize("roi", [False, True], ids=["plain", "roi-odd-size"])
+def test_tiled_decode_equals_untiled(shipped, roi, request):
+    """Bytes of the decoded 8-bit picture: identical over several tiles of 14-22 latent positions."""
+    plain_size, odd_size, tile = TILED_DECODE[request.node.callspec.params["shipped"]]
+    size = odd_size if roi else plain_size
     image = synthetic_image(*size, seed=7)
     mask = np.zeros(size[::-1], np.float32)
     mask[30:150, 40:200] = 1.0
@@ -85,7 +92,7 @@ def test_tiled_decode_equals_untiled(shipped, size, roi):
     f = decoder.parse(data, shipped)
     assert (f.importance is not None) == roi
     whole = decoder.reconstruct(f, shipped, tile=None)
-    tiled = decoder.reconstruct(f, shipped, tile=16)
+    tiled = decoder.reconstruct(f, shipped, tile=tile)
     assert torch.equal(whole, tiled)
     a, b = (np.asarray(to_image(t, f.width, f.height, f.mode)) for t in (whole, tiled))
     assert a.tobytes() == b.tobytes()
@@ -93,12 +100,13 @@ def test_tiled_decode_equals_untiled(shipped, size, roi):
 
 
 def test_tiled_analysis_codes_the_same_file(shipped):
-    """Tiled analysis (2 x 3 tiles of 14 latent positions): the same latent, hence the same file."""
+    """Tiled analysis (2 x 3 tiles of 14 latent positions): the same latent up to float rounding (bls2017's
+    g_a differs by ~2e-6 of its range on some CPUs, at every tile size), and the same file here."""
     image = synthetic_image(640, 448, seed=3)
     with torch.inference_mode():
         x = to_padded_tensor(prepare(image).rgb)
         whole, tiled = shipped.analyse(x, tile=None), shipped.analyse(x, tile=16)
-    assert float((whole - tiled).abs().max()) < 1e-4
+    assert float((whole - tiled).abs().max()) <= 1e-5 * float(whole.abs().max())
     q = torch.full((1, 1, *whole.shape[-2:]), 3.0)
     with torch.inference_mode():
         assert shipped.compress_latent(whole, q).y_strings == shipped.compress_latent(tiled, q).y_strings
