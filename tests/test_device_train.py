@@ -42,7 +42,7 @@ def test_device_run_trains_every_shipped_model_and_hands_back_weights_that_join_
     joined = subprocess.run(["bash", str(SCRIPT), "--join", str(out), str(tmp_path / "back")], env=env,
                             capture_output=True, text=True, timeout=300)
     assert joined.returncode == 0, joined.stderr[-2000:]
-    for name, entry, storage in (("fidelity", RoiCodecWeights.FIDELITY_V1, "float16-transforms"),
+    for name, entry, storage in (("fidelity", RoiCodecWeights.FIDELITY_V1, "packed"),
                                  ("highrate", RoiCodecWeights.HIGHRATE_V1, "float16")):
         weights = tmp_path / "back" / f"{name}.safetensors"
         info = read_metadata(weights)

@@ -6,6 +6,7 @@ from roicodec.errors import WeightsError
 from roicodec.models import RoiCodecWeights
 from roicodec.weights import (
     compute_model_id,
+    exact_integers,
     read_metadata,
     read_model,
     recompact,
@@ -15,6 +16,7 @@ from roicodec.weights import (
     tensors_digest,
     to_module_names,
     to_stored_names,
+    unpacked,
 )
 
 #: The fidelity model's id since v0.1.0: the hash of its float32 tensors, which every file it wrote names.
@@ -28,7 +30,7 @@ def test_shipped_weights_describe_themselves():
     meta = info["meta"]
     for key in ("architecture", "training_steps", "training_data", "lambda_range"):
         assert key in meta
-    assert RoiCodecWeights.DEFAULT.value.path.stat().st_size < 35 * 1024 * 1024  # float16 transforms (was 48 MB)
+    assert RoiCodecWeights.DEFAULT.value.path.stat().st_size < 25 * 1000 * 1000  # packed (was 48 MB, then 34.4)
 
 
 def test_model_id_covers_every_tensor():
@@ -44,33 +46,58 @@ def test_stored_names_are_flat_and_the_id_does_not_depend_on_the_module_tree(mod
     assert any(k.startswith("h_a.") for k in stored) and not any(k.startswith("latent_codec.") for k in stored)
     nested = model.state_dict()
     assert any(k.startswith("latent_codec.context.") for k in nested)
-    assert to_module_names(stored).keys() == nested.keys()
-    assert to_stored_names(nested).keys() == stored.keys()
+    assert to_module_names(unpacked(stored)).keys() == nested.keys()
+    assert to_stored_names(nested).keys() == unpacked(stored).keys()
     info = read_metadata(RoiCodecWeights.DEFAULT.value.path)
-    # the loaded model widens the stored float16 tensors; narrowed again they hash as stored
-    assert tensors_digest(stored_as(nested, info["storage"])) == tensors_digest(stored)
+    # the loaded model widens the stored float16 tensors and unpacks the integers; stored again they hash as stored
+    assert tensors_digest(stored_as(nested, info["storage"], exact_integers(model))) == tensors_digest(stored)
     assert tensors_digest(stored).hex() == info["tensors_sha256"]
     assert model.model_id.hex() == info["model_id"]
 
 
-def test_compact_storage_keeps_the_model_id_and_the_entropy_path_exactly():
-    """Format 2: the fidelity model's analysis and synthesis are stored in float16 under its float32 id
-    (the files it wrote name that id); everything the CDFs come from is stored as trained."""
+def test_compact_storage_keeps_the_model_id_and_the_entropy_path_exactly(model):
+    """Format 2: the fidelity model's analysis, synthesis and hyper analysis are stored in float16 and its
+    integer-exact layers as their integers ("packed"), under its float32 id (the files it wrote name that
+    id); the CDF tables, the bottleneck and the gains are stored as trained."""
     path = RoiCodecWeights.FIDELITY_V1.value.path
     info = read_metadata(path)
-    assert (info["format"], info["model_id"], info["storage"]) == ("roicodec-weights-2", FIDELITY_V1_ID, "float16-transforms")
+    assert (info["format"], info["model_id"], info["storage"]) == ("roicodec-weights-2", FIDELITY_V1_ID, "packed")
     stored = load_file(str(path))
-    assert storage_of(stored) == "float16-transforms"
+    assert storage_of(stored) == "packed"
+    packed = {k.removesuffix("_exp") for k in stored if k.endswith("_exp")}
+    assert packed and all(k.startswith(("h_s.", "context.")) for k in packed)
+    layers = dict(model.named_modules())
     for name, t in stored.items():
-        in_transforms = name.startswith(("g_a.", "g_s."))
-        assert (t.dtype == torch.float16) == in_transforms, name
-        if not in_transforms:  # h_a, h_s, context, entropy bottleneck and its CDF tables, gains
+        if name in packed:  # the integers the exact path computes with, exactly
+            assert t.dtype == torch.int16
+            layer = layers[to_module_names({name: t}).popitem()[0].removesuffix(".weight")]
+            assert torch.equal(layer._quantised()[0], t.double())
+        elif name.startswith(("g_a.", "g_s.", "h_a.")) and t.is_floating_point():
+            assert t.dtype == torch.float16, name
+        elif not name.endswith("_exp"):  # entropy bottleneck and its CDF tables, gains, biases of exact layers
             assert t.dtype in (torch.float32, torch.int32), name
+
+
+def test_packing_leaves_a_layer_whose_integers_would_not_come_back():
+    """A layer whose largest weight rounds up to the next power of two would get another exponent from its
+    stored integers: packing leaves it as trained."""
+    from roicodec.model.exact import ExactConv2d
+
+    model = read_model(RoiCodecWeights.FIDELITY_V1.value.path)
+    before = exact_integers(model)
+    name, layer = next((n, m) for n, m in model.named_modules() if isinstance(m, ExactConv2d) and m.mask is None)
+    stored_name = next(iter(to_stored_names({name + ".weight": None})))
+    assert stored_name in before
+    _, _, scale = layer._quantised()
+    layer.weight.data[0, 0, 0, 0] = (4096 - 0.4) / scale  # rounds to 2**12: stored, it would move the exponent
+    layer.invalidate()
+    after = exact_integers(model)
+    assert stored_name not in after and after.keys() == before.keys() - {stored_name}
 
 
 def test_recompacting_is_idempotent_and_keeps_id_and_metadata(tmp_path):
     src = RoiCodecWeights.FIDELITY_V1.value.path
-    again = recompact(src, tmp_path / "again.safetensors")
+    again = recompact(src, tmp_path / "again.safetensors", "packed")
     info = read_metadata(src)
     assert again == info  # same id, stored hash, storage, config and meta
 

@@ -1,13 +1,15 @@
 """Store a shipped model compactly under the same model id (weights format 2), and check what must not change.
 
-    python tools/compact_weights.py --weights fidelity-v1                       # in place
+    python tools/compact_weights.py --weights fidelity-v1 --storage packed      # in place
     python tools/compact_weights.py --weights runs/gpu/fidelity.safetensors --out /tmp/f16.safetensors
 
-The analysis and synthesis transforms go to float16 (``--storage float16-transforms``); the
-entropy-parameter path (hyper analysis and synthesis, context model, entropy bottleneck, CDF tables,
-gain units) is copied bit for bit, so every file the model ever wrote decodes to the same latent. The
-tool refuses to write if any of those tensors, the CDF tables of the loaded model, or the model id would
-change. What float16 transforms cost in pixels and R-D: benchmarks/storage_precision.py.
+``--storage float16-transforms`` narrows the analysis and synthesis transforms to float16; ``packed`` (the
+fidelity model's since issue 23) also the hyper analysis, which only the encoder runs, and stores the
+integer-exact layers (hyper synthesis, context model) as the integers they compute with (weights.py). Either
+way every integer of the entropy-parameter path, the CDF tables, the entropy bottleneck and the gain units
+stay bit for bit, so every file the model ever wrote decodes to the same latent. The tool refuses to write
+if any of those, or the model id, would change. What float16 costs in pixels and R-D:
+benchmarks/storage_precision.py.
 """
 
 from __future__ import annotations
@@ -18,48 +20,52 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from roicodec.atomic import atomic_write_bytes
+from roicodec.model.exact import ExactConv2d, ExactConvTranspose2d
 from roicodec.models import weights_path
 from roicodec.weights import STORAGE, read_metadata, read_model, recompact
 
-#: Stored-name prefixes the compact storage may change (weights._TRANSFORM_PREFIXES).
-TRANSFORMS = ("g_a.", "g_s.")
+#: Module-name prefixes a compact storage may narrow to float16 (weights._PACKED_HALF_PREFIXES).
+NARROWED = ("g_a.", "g_s.", "latent_codec.h_a.")
 
 
 def check_same_entropy_path(before: Path, after: Path) -> int:
-    """Every stored tensor outside g_a / g_s, and every coding-time buffer of the loaded models outside
-    them (CDF tables, offsets, lengths), is bit-identical; returns how many tensors were compared."""
-    a, b = load_file(str(before)), load_file(str(after))
-    assert a.keys() == b.keys(), "stored tensor names differ"
-    kept = [k for k in a if not k.startswith(TRANSFORMS)]
-    for k in kept:
-        if a[k].dtype != b[k].dtype or not torch.equal(a[k], b[k]):
-            raise SystemExit(f"refused: {k} would change (it is in the entropy-parameter path)")
+    """The loaded models compute the same integers in every exact layer (weights, biases, scale), and every
+    other parameter and buffer outside g_a / g_s / h_a (CDF tables, offsets, lengths, bottleneck, gains) is
+    bit-identical; returns how many tensors and layers were compared."""
     ma, mb = read_model(before), read_model(after)
-    sa, sb = ma.state_dict(), mb.state_dict()
-    for k in sa:
-        if not k.startswith(TRANSFORMS) and not torch.equal(sa[k], sb[k]):
-            raise SystemExit(f"refused: the loaded models differ in {k}")
     if ma.model_id != mb.model_id:
         raise SystemExit("refused: the model id would change")
-    return len(kept)
+    layers_b = dict(mb.named_modules())
+    exact_weights = set()
+    for name, layer in ma.named_modules():
+        if isinstance(layer, (ExactConv2d, ExactConvTranspose2d)):
+            (wa, ba, sa), (wb, bb, sb) = layer._quantised(), layers_b[name]._quantised()
+            if sa != sb or not torch.equal(wa, wb) or (ba is None) != (bb is None) or (ba is not None and not torch.equal(ba, bb)):
+                raise SystemExit(f"refused: the exact layer {name} would compute with other integers")
+            exact_weights.add(name + ".weight")
+    sa, sb = ma.state_dict(), mb.state_dict()
+    kept = [k for k in sa if not k.startswith(NARROWED) and k not in exact_weights]
+    for k in kept:
+        if not torch.equal(sa[k], sb[k]):
+            raise SystemExit(f"refused: the loaded models differ in {k}")
+    return len(kept) + len(exact_weights)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="fidelity-v1", help="a shipped model's name or a weights file")
     ap.add_argument("--out", help="where to write (default: in place)")
-    ap.add_argument("--storage", default="float16-transforms", choices=[s for s in STORAGE if s != "float32"])
+    ap.add_argument("--storage", default="packed", choices=[s for s in STORAGE if s != "float32"])
     a = ap.parse_args()
     src = weights_path(a.weights)
     dest = Path(a.out) if a.out else src
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "compact.safetensors"
         info = recompact(src, trial, a.storage)
-        if a.storage == "float16-transforms":
-            print(f"{check_same_entropy_path(src, trial)} tensors of the entropy-parameter path bit-identical")
+        if a.storage != "float16":  # float16 narrows the entropy path too: only for a model never shipped before
+            print(f"{check_same_entropy_path(src, trial)} tensors and exact layers of the entropy-parameter path unchanged")
         before, after = src.stat().st_size, trial.stat().st_size
         atomic_write_bytes(dest, trial.read_bytes())
     old = read_metadata(src if dest != src else dest)

@@ -16,12 +16,19 @@ tensors as stored, which loading verifies. The fidelity model stores its analysi
 float16 and everything of the entropy-parameter path (hyper synthesis, context model, bottleneck, CDF
 tables, gains) exactly as trained, so its rANS CDFs are bit for bit those of its float32 file
 (docs/design-decisions.md item 20). Format 1 files (the id hashes the stored tensors) still load.
+
+The ``packed`` storage goes further without changing a CDF: the integer-exact layers (hyper synthesis and
+context model, model/exact.py) only ever use their weights rounded to 12 significant bits, so it stores those
+integers (int16) and their power-of-two exponent (``<name>_exp``), which give back, on loading, weights whose
+integers are the same; the hyper analysis, which only the encoder runs, goes to float16 with the transforms.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -31,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from .atomic import atomic_write
 from .errors import WeightsError
 from .model import ModelConfig, RoiCodecModel
+from .model.exact import ExactConv2d, ExactConvTranspose2d
 
 FORMAT = "roicodec-weights-2"
 #: Formats read_metadata accepts: 1 (model id = hash of the stored tensors) and 2 (logical id + storage hash).
@@ -78,7 +86,13 @@ _TRANSFORM_PREFIXES = ("g_a.", "g_s.")
 #: parameter, the hyper and context networks included, which is fine for a new model: both sides load the
 #: same stored values); "float16-transforms" narrows only g_a and g_s, so a model first shipped in float32
 #: keeps its entropy-parameter path, and with it the CDFs of every file it wrote, exactly.
-STORAGE = ("float32", "float16-transforms", "float16")
+#: "packed" keeps the entropy-parameter path's integers exactly (see the module docstring) and narrows
+#: what only the encoder and the synthesis use (g_a, g_s, h_a) to float16.
+STORAGE = ("float32", "float16-transforms", "float16", "packed")
+#: Stored-name prefixes that "packed" narrows to float16: the transforms and the hyper analysis.
+_PACKED_HALF_PREFIXES = (*_TRANSFORM_PREFIXES, "h_a.")
+#: Suffix of the tensor that holds a packed weight's power-of-two exponent.
+EXPONENT_SUFFIX = "_exp"
 
 
 def _narrowed(name: str, t: torch.Tensor, storage: str) -> bool:
@@ -86,20 +100,67 @@ def _narrowed(name: str, t: torch.Tensor, storage: str) -> bool:
         return False
     if storage == "float16-transforms":
         return name.startswith(_TRANSFORM_PREFIXES)
+    if storage == "packed":
+        return name.startswith(_PACKED_HALF_PREFIXES)
     return name.endswith(_HALF_SUFFIXES)
 
 
-def stored_as(state: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
-    """The tensors as ``storage`` keeps them (stored names)."""
+def exact_integers(model: RoiCodecModel) -> dict[str, tuple[torch.Tensor, int]]:
+    """Stored weight name -> (the integers the exact path computes with, their exponent e: weight = int * 2**-e),
+    for every integer-exact layer whose integers come back unchanged from those stored values (all, unless a
+    layer's largest weight rounds up to the next power of two: that one is left as trained)."""
+    out = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, (ExactConv2d, ExactConvTranspose2d)):
+            continue
+        w_int, _, scale = module._quantised()
+        exponent = int(round(math.log2(scale)))
+        trial = copy.deepcopy(module).cpu()
+        trial.weight.data = (w_int.cpu() / scale).float()
+        trial.invalidate()
+        if w_int.abs().max() < 2**15 and torch.equal(trial._quantised()[0], w_int.cpu()):
+            out[to_stored_name(name + ".weight")] = (w_int.cpu().to(torch.int16), exponent)
+    return out
+
+
+def to_stored_name(name: str) -> str:
+    return name.removeprefix(_NESTED)
+
+
+def stored_as(state: dict[str, torch.Tensor], storage: str,
+              integers: dict[str, tuple[torch.Tensor, int]] | None = None) -> dict[str, torch.Tensor]:
+    """The tensors as ``storage`` keeps them (stored names); "packed" needs the model's ``exact_integers``."""
     if storage not in STORAGE:
         raise ValueError(f"unknown weights storage {storage!r} (one of {', '.join(STORAGE)})")
     state = to_stored_names(state)
-    return {k: v.half() if _narrowed(k, v, storage) else v for k, v in state.items()}
+    out = {k: v.half() if _narrowed(k, v, storage) else v for k, v in state.items()}
+    if storage == "packed":
+        if integers is None:
+            raise ValueError("packed storage needs the exact layers' integers (weights.exact_integers)")
+        for name, (ints, exponent) in integers.items():
+            out[name] = ints
+            out[name + EXPONENT_SUFFIX] = torch.tensor(exponent, dtype=torch.int32)
+    return out
+
+
+def unpacked(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stored tensors -> the values a model loads: packed integer weights become int * 2**-exponent (float32,
+    exact: 12-bit integers times a power of two)."""
+    exps = {k.removesuffix(EXPONENT_SUFFIX) for k in state if k.endswith(EXPONENT_SUFFIX)}
+    if not exps:
+        return state
+    out = {k: v for k, v in state.items() if not k.endswith(EXPONENT_SUFFIX)}
+    for name in exps:
+        exponent = int(state[name + EXPONENT_SUFFIX])
+        out[name] = (state[name].double() * 2.0**-exponent).float()
+    return out
 
 
 def storage_of(state: dict[str, torch.Tensor]) -> str:
     """The STORAGE name that describes stored tensors (from their dtypes)."""
     state = to_stored_names(state)
+    if any(k.endswith(EXPONENT_SUFFIX) for k in state):
+        return "packed"
     halves = {k for k, v in state.items() if v.dtype == torch.float16}
     if not halves:
         return "float32"
@@ -122,7 +183,8 @@ def export_weights(model: RoiCodecModel, path: str | Path, meta: dict, half: boo
     state = to_stored_names({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     storage = storage or ("float16" if half else "float32")
     mid = compute_model_id(state)
-    write_stored(stored_as(state, storage), path, mid, model.config.to_dict(), meta)
+    integers = exact_integers(model) if storage == "packed" else None
+    write_stored(stored_as(state, storage, integers), path, mid, model.config.to_dict(), meta)
     return mid
 
 
@@ -148,7 +210,9 @@ def recompact(src: str | Path, dest: str | Path, storage: str = "float16-transfo
     info = read_metadata(src)
     state = load_file(str(src))
     check_tensors(src, info, state)
-    write_stored(stored_as(state, storage), dest, bytes.fromhex(info["model_id"]), info["config"], info["meta"])
+    integers = exact_integers(read_model(src)) if storage == "packed" else None
+    write_stored(stored_as(unpacked(state), storage, integers), dest, bytes.fromhex(info["model_id"]), info["config"],
+                 info["meta"])
     return read_metadata(dest)
 
 
@@ -196,6 +260,15 @@ def check_tensors(path: str | Path, info: dict, state: dict[str, torch.Tensor]) 
         raise WeightsError(f"{path}: tensors do not match the stored model id (damaged file?)")
 
 
+def check_packed_integers(path: str | Path, model: RoiCodecModel, state: dict[str, torch.Tensor]) -> None:
+    """Packed weights give the exact path back its stored integers (cheap: one rounding per layer)."""
+    modules = dict(model.named_modules())
+    for name in (k.removesuffix(EXPONENT_SUFFIX) for k in state if k.endswith(EXPONENT_SUFFIX)):
+        module = modules[to_module_names({name: state[name]}).popitem()[0].removesuffix(".weight")]
+        if not torch.equal(module._quantised()[0].cpu(), state[name].double()):
+            raise WeightsError(f"{path}: packed weights {name} do not give back their integers")
+
+
 def rewrite_metadata(path: str | Path, meta: dict) -> dict:
     """Replace a weights file's ``meta`` (measured figures, recipe); tensors, model id and format unchanged."""
     info = read_metadata(path)
@@ -211,8 +284,9 @@ def rewrite_metadata(path: str | Path, meta: dict) -> dict:
 
 
 def load_state_into(model: RoiCodecModel, state: dict[str, torch.Tensor]) -> None:
-    """load_state_dict for stored or module names, giving CDF-table buffers the stored shapes first."""
-    state = to_module_names(state)
+    """load_state_dict for stored or module names (packed weights unpacked), giving CDF-table buffers the
+    stored shapes first."""
+    state = to_module_names(unpacked(to_stored_names(state)))
     for name, tensor in state.items():
         mod_name, _, buf = name.rpartition(".")
         if buf in _TABLE_BUFFERS:
@@ -231,6 +305,7 @@ def read_model(path: str | Path, device: str = "cpu") -> RoiCodecModel:
     # channels_last is for inference only: torch 2.14.1's CPU backward crashes on it in training
     model.eval().to(device=device, memory_format=torch.channels_last)
     model.prepare_for_coding()
+    check_packed_integers(path, model, state)
     for p in model.parameters():
         p.requires_grad_(False)
     return model
