@@ -90,6 +90,30 @@ def test_search_stops_at_a_level_that_fits():
     assert not full.stopped and len(full.data) >= budget * 0.99
 
 
+@pytest.mark.parametrize("landing", [1.0, 2.5])
+def test_search_gives_up_where_its_file_would_land_below_a_level(landing):
+    """A search that will end below ``give_up_below`` stops after one or two trials instead of closing in."""
+    bpp = [0.1 * math.exp(0.45 * k) for k in range(8)]
+    curve = RateCurve(bpp, 40000, min_level=0.0)
+
+    def encode(level):
+        calls.append(level)
+        return b"x" * int(0.2 * math.exp(1.3 * curve.at(level)) + 3 * math.sin(level * 50) ** 2)  # off the curve
+
+    calls: list[float] = []
+    budget = len(encode(landing))
+    calls = []
+    full = search_base_level(encode, budget, TRAINED, curve)
+    full_trials = len(calls)
+    calls = []
+    gave_up = search_base_level(encode, budget, TRAINED, curve, give_up_below=4.0)
+    assert gave_up.stopped and not full.stopped
+    assert len(calls) <= 2 < full_trials and full.base < 4.0
+    calls = []
+    finished = search_base_level(encode, budget, TRAINED, curve, give_up_below=full.base - 0.5)
+    assert not finished.stopped and finished.data == full.data  # lands above: searched to the end
+
+
 def test_search_reports_out_of_range():
     encode, _ = fake_encoder()
     low = search_base_level(encode, 100, TRAINED)

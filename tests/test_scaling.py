@@ -100,6 +100,24 @@ def test_fit_codes_smaller_where_native_would_land_low(model, card):
     assert fit.scale < 8 and fit.in_range and fit.size <= budget and fit.base_level > native.base_level
 
 
+def test_the_descent_gives_up_early_without_changing_the_file(model, card, monkeypatch):
+    """Searches that will land below DESCEND_LEVEL stop early (ratecontrol's give_up_below): the descent
+    still picks the file the searches to the end would have, with no more encodes."""
+    from roicodec import encoder, ratecontrol
+
+    budget = int(len(roicodec.compress(card, quality=-1.2, model=model, scale=1)) * 1.03)
+    calls = []
+    encode = encoder.EncodeJob.encode
+    monkeypatch.setattr(encoder.EncodeJob, "encode", lambda self, *a, **k: calls.append(a[0]) or encode(self, *a, **k))
+    quick = roicodec.compress_detailed(card, size=budget, model=model)
+    quick_calls, calls[:] = list(calls), []
+    search = ratecontrol.search_base_level
+    monkeypatch.setattr(encoder, "search_base_level", lambda *a, give_up_below=None, **k: search(*a, **k))
+    full = roicodec.compress_detailed(card, size=budget, model=model)
+    assert quick.data == full.data and quick.scale < 8 and quick.size <= budget
+    assert len(quick_calls) < len(calls)
+
+
 def test_the_high_rate_model_codes_larger_by_default_at_high_rates():
     high = roicodec.load_model("highrate-v1")
     card = synthetic_image(160, 128, seed=6, noise=2.0)

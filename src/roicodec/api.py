@@ -41,6 +41,7 @@ def compress_detailed(
     scale: float | str = "fit",
     effort: int = 0,
     model: RoiCodecModel | None = None,
+    device: str | None = None,
 ) -> CompressResult:
     """Compress an image at a rate (``bpp``), a file ``size`` ('30KB', 30000) or a ``quality`` level.
 
@@ -53,7 +54,8 @@ def compress_detailed(
     outside the model's range there). ``effort`` 1-3 refines the latent: slower encodes, better files, the
     same decoder. The result also says what rate control chose and what each ROI source found. An image
     already read with ``images.prepare`` is taken as is, so the CLI reads and detects once. Without a
-    ``model``, the shipped model for the budget's rate codes it (models.model_for_rate).
+    ``model``, the shipped model for the budget's rate codes it (models.model_for_rate), on ``device``
+    ("cuda", ...; None: the CPU); a given ``model`` codes where it lives. A file decodes on any device.
     """
     try:
         fixed_scale = scaling.parse_scale(scale)
@@ -66,7 +68,8 @@ def compress_detailed(
     budget = Budget.parse(bpp, size, quality, prepared.size[0] * prepared.size[1], level_range)
     spec = roi_spec(roi, boxes, classes, class_weights, class_legend)
     importance, strength, report = roi_importance(prepared, spec, roi_strength, level_range)
-    result = encode_picture(prepared, budget, (importance, strength), scale=fixed_scale, refine_steps=steps, model=model)
+    result = encode_picture(prepared, budget, (importance, strength), scale=fixed_scale, refine_steps=steps, model=model,
+                            device=device)
     for message in result.notes:
         warnings.warn(message, RateControlWarning, stacklevel=2)
     return replace(result, notes=list(prepared.notes) + result.notes, roi_sources=report)
@@ -82,14 +85,15 @@ compress.__signature__ = _signature.signature(compress_detailed).replace(return_
 
 def decompress(data: bytes, *, model: RoiCodecModel | None = None, max_pixels: int | None = None,
                max_memory: int | None = bitstream.MAX_DECODE_MEMORY, realism: float = 0.0,
-               perceptual: str | Path | None = None) -> Image.Image:
+               perceptual: str | Path | None = None, device: str | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (RGB, or L for grayscale sources). Without ``model`` the
     installed model the file names decodes it. ``realism`` in [0, 1]: 0 is the fidelity decoder, higher
     lets the perceptual decoder synthesise texture outside the file's regions of interest (the file is
     the same; ``perceptual`` names another head's weights file). A file whose decoding would need more than
     ``max_memory`` bytes (default 8 GiB, bitstream.decode_memory), or over ``max_pixels`` pixels, is refused before decoding
-    (a guard against crafted headers); None lifts that limit."""
-    return decoder.decompress(data, model, max_pixels, realism, perceptual, max_memory)
+    (a guard against crafted headers); None lifts that limit. ``device`` places the installed model ("cuda",
+    ...; None: the CPU); a given ``model`` decodes where it lives."""
+    return decoder.decompress(data, model, max_pixels, realism, perceptual, max_memory, device)
 
 
 def inspect(data: bytes, *, model: RoiCodecModel | None = None) -> dict:

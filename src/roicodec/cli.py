@@ -46,6 +46,21 @@ def _memory_size(text: str) -> int:
     return n
 
 
+def _device(text: str) -> str:
+    """A torch device name that this machine has."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"expected a device such as cpu or cuda, got {text!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("this machine has no CUDA device (PyTorch sees none)")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device type {device.type!r} is not supported (cpu or cuda)")
+    return str(device)
+
+
 def _save_image(path: Path, image) -> None:
     """Atomically, in the type the extension names (checked before anything is written)."""
     fmt = _image_format_for(path)
@@ -67,11 +82,12 @@ def _image_format_for(path: Path) -> str:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from .api import compress_detailed, load_model
 
-    model = load_model(args.weights) if args.weights else None  # None: the shipped model for the rate
+    # None: the shipped model for the rate
+    model = load_model(args.weights, args.device) if args.weights else None
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below as notes
-        res = compress_detailed(args.input, model=model, **_compress_options(args))
+        res = compress_detailed(args.input, model=model, device=args.device, **_compress_options(args))
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
     atomic_write_bytes(out, res.data)
     from .bitstream import peek_header
@@ -183,11 +199,12 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} exists; name the output with -o")
     data = _read(args.input)
     t0 = time.perf_counter()
-    model = load_model(args.weights) if args.weights else None  # None: the installed model the file names
+    # None: the installed model the file names
+    model = load_model(args.weights, args.device) if args.weights else None
     unlimited = args.max_pixels == 0  # --max-pixels 0: no limit at all, as before --max-memory existed
     image = decompress(data, model=model, max_pixels=args.max_pixels or None,
                        max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
-                       perceptual=args.perceptual)
+                       perceptual=args.perceptual, device=args.device)
     _save_image(out, image)
     if not args.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
@@ -422,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     for s in (c, d, i, r, b):
         s.add_argument("--weights", help="a shipped model's name (e.g. fidelity-v1) or a weights file "
                                          "(default: the shipped model; decompress and info: the model the file names)")
+    for s in (c, d):
+        s.add_argument("--device", type=_device, help="where the model runs: cpu (default), cuda, cuda:1, ... "
+                                                      "(a file decodes on any device, whichever coded it)")
     for s in (c, d, r, b):
         s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (notes and errors still go to stderr)")
     return p

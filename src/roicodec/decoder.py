@@ -15,7 +15,7 @@ from PIL import Image
 from . import bitstream, scaling
 from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
-from .hardware import reproducible_threads
+from .hardware import reproducible_kernels, reproducible_threads
 from .images import to_image
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -36,9 +36,9 @@ def parse(data: bytes, model: RoiCodecModel) -> RczFile:
     return f
 
 
-def model_for(data: bytes) -> RoiCodecModel:
-    """The installed model that decodes this file (by the model id in its header)."""
-    return model_for_id(bitstream.peek_header(data)["file"].model_id)
+def model_for(data: bytes, device: str | None = None) -> RoiCodecModel:
+    """The installed model that decodes this file (by the model id in its header), on ``device``."""
+    return model_for_id(bitstream.peek_header(data)["file"].model_id, device)
 
 
 def file_levels(f: RczFile, level_range: LevelRange) -> torch.Tensor:
@@ -125,7 +125,7 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
         head = perceptual_head_for(model)
 
     def synthesis(y: torch.Tensor, q: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
-        with reproducible_threads(y.shape[-2], y.shape[-1]):
+        with reproducible_threads(y.shape[-2], y.shape[-1]), reproducible_kernels(y.device):
             y_s = model.synthesis_input(y, q)
             x_hat = model.g_s(y_s).clamp_(0, 1)
             if realism > 0:
@@ -133,9 +133,10 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
             return x_hat
 
     with torch.inference_mode():
-        q = file_levels(f, model.config.level_range)
+        q = file_levels(f, model.config.level_range).to(model.device)
         halo = model.synthesis_halo + (PERCEPTUAL_HALO if realism > 0 else 0)
-        return run_tiled(synthesis, [decode_latent(f, model), q, file_importance(f)], halo=halo, tile=tile)
+        importance = file_importance(f).to(model.device)
+        return run_tiled(synthesis, [decode_latent(f, model), q, importance], halo=halo, tile=tile)
 
 
 def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
@@ -152,13 +153,14 @@ def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: Pe
 def decompress(data: bytes, model: RoiCodecModel | None = None,
                max_pixels: int | None = None, realism: float = 0.0,
                head: PerceptualHead | str | Path | None = None,
-               max_memory: int | None = bitstream.MAX_DECODE_MEMORY) -> Image.Image:
+               max_memory: int | None = bitstream.MAX_DECODE_MEMORY, device: str | None = None) -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources) with ``model``, or with
     the installed model the file names, at ``realism`` (0: the fidelity decoder) with ``head`` (a head,
     a head's weights file, or None: the one shipped with the model). Files whose decoding would need more
-    than ``max_memory`` bytes, or whose picture exceeds ``max_pixels``, are refused first (None: no limit)."""
+    than ``max_memory`` bytes, or whose picture exceeds ``max_pixels``, are refused first (None: no limit).
+    ``device`` places the installed model (None: the CPU); a given ``model`` decodes where it lives."""
     realism = check_realism(realism)
-    model = model or model_for(data)
+    model = model or model_for(data, device)
     f = parse(data, model)
     check_decode_limit(f, max_pixels, max_memory)
     if realism > 0 and not isinstance(head, PerceptualHead):

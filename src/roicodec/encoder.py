@@ -101,7 +101,7 @@ class EncodeJob:
     def coded_input(self, scale: int) -> torch.Tensor:
         """The picture as the analysis sees it: resampled to the coded size and padded."""
         cw, ch = self.coded_size(scale)
-        return pad_to_stride(scaling.resample(to_tensor(self.prepared.rgb), ch, cw))
+        return pad_to_stride(scaling.resample(to_tensor(self.prepared.rgb).to(self.model.device), ch, cw))
 
     def latent(self, scale: int) -> torch.Tensor:
         """The analysis's latent, computed once per scale: a fall-back to a smaller scale does not analyse again."""
@@ -120,7 +120,7 @@ class EncodeJob:
         base, strength = bitstream.quantise_base(base), bitstream.quantise_strength(strength)
         blocks = self.blocks(scale) if strength else None
         cw, ch = self.coded_size(scale)
-        q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), self.level_range)
+        q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), self.level_range).to(self.model.device)
         with torch.inference_mode():
             code = self.model.compress_latent(self.latent(scale) if latent is None else latent, q)
         w, h = self.prepared.size
@@ -131,11 +131,12 @@ class EncodeJob:
         return bitstream.pack(f, self.level_range)
 
     def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
-               latent: torch.Tensor | None = None) -> tuple[CompressResult, bool]:
+               latent: torch.Tensor | None = None, give_up_below: float | None = None) -> tuple[CompressResult, bool]:
         """Rate control at one scale over the base level (and the ROI lift). Also says whether the search
-        stopped at ``stop_level`` (the caller then tries a larger scale). With ``keep_lift``, a budget that
-        cannot hold the ROI's full lift even over the lowest background ends the work after one trial,
-        out of range (the caller then falls back to a smaller scale)."""
+        stopped at ``stop_level`` (the caller then tries a larger scale) or gave up because its file would
+        land below ``give_up_below`` (an unfinished result: the caller tries a smaller one). With
+        ``keep_lift``, a budget that cannot hold the ROI's full lift even over the lowest background ends the
+        work after one trial, out of range (the caller then falls back to a smaller scale)."""
         low = self.level_range.low
         blocks = self.blocks(scale) if strength else None
 
@@ -149,8 +150,9 @@ class EncodeJob:
             floor = encode(low)
             if len(floor) > self.budget.size:
                 return CompressResult(floor, low, strength, 1, False, scale=scale, blocks=blocks), False
-        result = search_base_level(encode, self.budget.size, self.level_range, self.rate_curve(scale), stop_level)
-        if not result.in_range and result.base <= low and strength > 0:
+        result = search_base_level(encode, self.budget.size, self.level_range, self.rate_curve(scale), stop_level,
+                                   give_up_below=give_up_below)
+        if not result.stopped and not result.in_range and result.base <= low and strength > 0:
             result, strength = lower_lift(encode, self.budget.size, self.level_range, result, strength)
         return CompressResult(result.data, result.base, strength, result.trials, result.in_range,
                               [result.message] if result.message else [], scale=scale,
@@ -185,7 +187,7 @@ class EncodeJob:
         The climb follows the top of the map: with an ROI, the ROI's level (base + strength times its
         largest importance, which the block rule keeps). The ROI's blocks are coded like a picture at
         that level, so the crossing levels hold for them."""
-        top_lift = max(self.strength, 0.0) * (float(self.importance.max()) if self.importance is not None else 0.0)
+        top_lift = self._top_lift()
         for i, (sc, climb_level) in enumerate(ladder):
             stop = None if climb_level is None else climb_level - top_lift
             result, stopped = self.search(sc, self.strength, stop, keep_lift=i > 0)
@@ -204,7 +206,7 @@ class EncodeJob:
         scales' R-D curves cross at a rate that depends on the content, the encoder measures instead of
         guessing, for one more search and a decode per scale."""
         w, h = self.prepared.size
-        x = to_tensor(self.prepared.rgb).mul_(255)
+        x = to_tensor(self.prepared.rgb).to(self.model.device).mul_(255)
         best: tuple[tuple[bool, bool, float], CompressResult] | None = None
         for sc in scales:
             res, _ = self.search(sc, self.strength)
@@ -220,22 +222,42 @@ class EncodeJob:
         """Native size, or smaller while the map's top level (the ROI's, with an ROI) lands below
         ``scaling.DESCEND_LEVEL`` or the smallest file is over the budget: each scale of ``BELOW_RANGE`` is
         kept if it fits the budget with the ROI's lift (or, out of range, comes nearer). The default
-        model's rule; a model for high rates leaves low budgets to the default model (``encode_picture``)."""
-        result, _ = self.search(bitstream.SCALE_ONE, self.strength)
-        if len(result.data) <= self.budget.size and self._top_level(result) >= scaling.DESCEND_LEVEL:
+        model's rule; a model for high rates leaves low budgets to the default model (``encode_picture``).
+
+        A search that will land below the level gives up after a trial or two (``give_up_below``); its scale
+        is searched to the end only if the smaller one does not fit, since only then is its file needed."""
+        give_up = scaling.DESCEND_LEVEL - self._top_lift()
+        scales = (bitstream.SCALE_ONE, *scaling.BELOW_RANGE)
+        budget = self.budget.size
+        result, unfinished = self.search(scales[0], self.strength, give_up_below=give_up)
+        if not unfinished and len(result.data) <= budget and self._top_level(result) >= scaling.DESCEND_LEVEL:
             return result
-        for sc in scaling.BELOW_RANGE:
-            trial, _ = self.search(sc, self.strength)
-            fits = len(trial.data) <= self.budget.size
-            if len(result.data) > self.budget.size:
-                if not fits and len(trial.data) >= len(result.data):
+        fallback = result if not unfinished and len(result.data) <= budget else None
+        for i, sc in enumerate(scales[1:], 1):
+            last = i == len(scales) - 1
+            trial, trial_unfinished = self.search(sc, self.strength, give_up_below=None if last else give_up)
+            if trial_unfinished:
+                # it would fit below the level: kept, as a finished one would be, and the next scale is tried
+                result, unfinished = trial, True
+                continue
+            fits = len(trial.data) <= budget
+            if unfinished and not (fits and trial.roi_strength == self.strength):
+                result, unfinished = self.search(scales[i - 1], self.strength)[0], False  # its file is needed now
+                if len(result.data) <= budget:
+                    fallback = result
+            if not unfinished:
+                if len(result.data) > budget:
+                    if not fits and len(trial.data) >= len(result.data):
+                        break
+                elif not fits or trial.roi_strength < result.roi_strength:
                     break
-            elif not fits or trial.roi_strength < result.roi_strength:
-                break
-            result = trial
-            if fits and self._top_level(trial) >= scaling.DESCEND_LEVEL:
-                break
-        return result
+            result, unfinished = trial, False
+            if fits:
+                fallback = trial
+                if self._top_level(trial) >= scaling.DESCEND_LEVEL:
+                    break
+        # a give-up's estimate that was wrong (its scale's file, searched later, over the budget)
+        return fallback if len(result.data) > budget and fallback is not None else result
 
     def above_range(self, result: CompressResult) -> CompressResult:
         """A budget over the largest file at ``result``'s scale: the larger scales of ``ABOVE_RANGE`` until
@@ -252,6 +274,10 @@ class EncodeJob:
             if trial.in_range:
                 break
         return result
+
+    def _top_lift(self) -> float:
+        """How far the map's top (the ROI's most important block) stands above the base level."""
+        return max(self.strength, 0.0) * (float(self.importance.max()) if self.importance is not None else 0.0)
 
     def _top_level(self, result: CompressResult) -> float:
         """The highest level of the file's map: the base, or with an ROI the ROI's (the block rule keeps
@@ -273,7 +299,7 @@ class EncodeJob:
             return replace(result, notes=result.notes + [
                 f"latent refinement skipped: {cw * ch:,} pixels are over its memory limit of {MAX_REFINE_PIXELS:,}"])
         q = quality_map(result.base_level, result.roi_strength, result.blocks, bitstream.latent_shape(ch, cw),
-                        self.level_range)
+                        self.level_range).to(self.model.device)
         x = self.coded_input(result.scale)
         levels = self.pixel_levels(result) if result.blocks is not None else None
         target = RefineTarget.of(self.model, x, q, (ch, cw), levels)
@@ -307,23 +333,24 @@ class EncodeJob:
             imp = cv2.resize(imp, (cw, ch), interpolation=cv2.INTER_LINEAR)
         imp = np.pad(pixel_importance(imp), ((0, ph - ch), (0, pw - cw)), mode="edge")
         levels = result.base_level + result.roi_strength * torch.from_numpy(imp)[None, None]
-        return levels.clamp_(self.level_range.low, self.level_range.high)
+        return levels.clamp_(self.level_range.low, self.level_range.high).to(self.model.device)
 
 
 def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarray | None, float], *,
-                   scale: int | str, refine_steps: int, model: RoiCodecModel | None = None) -> CompressResult:
-    """The file for a budget. With ``model``, that model codes it. Without, the shipped model for the
-    budget's rate does (models.model_for_rate), and where that is not the default model and its smallest
+                   scale: int | str, refine_steps: int, model: RoiCodecModel | None = None,
+                   device: str | None = None) -> CompressResult:
+    """The file for a budget. With ``model``, that model codes it (where it lives). Without, the shipped
+    model for the budget's rate does, on ``device`` (models.model_for_rate), and where that is not the default model and its smallest
     file is over the budget, or fits only with a lower ROI lift than asked, the default model codes it
     instead: a model for high rates has a higher floor, which a strong ROI near its threshold can reach."""
     importance, strength = roi
     pixels = prepared.size[0] * prepared.size[1]
-    chosen = model or model_for_rate(8 * budget.size / pixels if budget.size else None)
+    chosen = model or model_for_rate(8 * budget.size / pixels if budget.size else None, device)
     result = EncodeJob(prepared, chosen, budget, importance, strength).run(scale, refine_steps)
     # only a failure at the bottom of its range: above it, the default model reaches even less
     below = not result.in_range and result.base_level <= chosen.config.level_range.low
-    if model is None and (below or result.roi_strength != strength) and chosen is not load_model():
-        fallback = EncodeJob(prepared, load_model(), budget, importance, strength).run(scale, refine_steps)
+    if model is None and (below or result.roi_strength != strength) and chosen is not load_model(device=device):
+        fallback = EncodeJob(prepared, load_model(device=device), budget, importance, strength).run(scale, refine_steps)
         if fallback.in_range and (fallback.roi_strength == strength or not result.in_range):
             return fallback
     return result

@@ -1,5 +1,5 @@
-"""What the CPU can do: native bf16 (training and refinement pick their precision from it), and how
-many threads keep a decode reproducible."""
+"""What the CPU can do: native bf16 (training and refinement pick their precision from it), how
+many threads keep a decode reproducible, and which GPU kernels do."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ def cpu_has_native_bf16() -> bool:
 
 #: Latent sides below which the synthesis runs on one thread (see ``reproducible_threads``).
 NARROW_LATENT = 20
+
+
+@contextmanager
+def reproducible_kernels(device: torch.device) -> Iterator[None]:
+    """On a GPU: deterministic cuDNN kernels in full float32 (no TF32, no autotuning), so that a decode
+    repeats exactly and stays as near the CPU's floats as float32 allows. Nothing to do on a CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+        yield
 
 
 @contextmanager

@@ -129,7 +129,7 @@ def to_image(x: torch.Tensor, width: int, height: int, mode: str) -> Image.Image
     rgb = np.empty((height, width, 3), np.uint8)
     for r0 in range(0, height, TO_IMAGE_ROWS):
         r1 = min(r0 + TO_IMAGE_ROWS, height)
-        a = x[0, :, r0:r1, :width].mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+        a = x[0, :, r0:r1, :width].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu()
         rgb[r0:r1] = a.permute(1, 2, 0).numpy()
     im = Image.fromarray(rgb, "RGB")
     return im.convert("L") if mode == "L" else im

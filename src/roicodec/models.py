@@ -94,13 +94,15 @@ def weights_path(weights: str | Path | RoiCodecWeights | None = None) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_model(path: Path) -> RoiCodecModel:
-    return read_model(path)
+def _cached_model(path: Path, device: str) -> RoiCodecModel:
+    return read_model(path, device)
 
 
-def load_model(weights: str | Path | RoiCodecWeights | None = None) -> RoiCodecModel:
-    """The shipped model, another shipped entry, or a weights file; loaded once per process."""
-    return _cached_model(weights_path(weights).resolve())
+def load_model(weights: str | Path | RoiCodecWeights | None = None, device: str | None = None) -> RoiCodecModel:
+    """The shipped model, another shipped entry, or a weights file, on ``device`` (a torch device name;
+    None: the CPU); loaded once per process and device. Files do not depend on where they were coded:
+    the entropy parameters are integer-exact on any device (model/exact.py)."""
+    return _cached_model(weights_path(weights).resolve(), str(device or "cpu"))
 
 
 def shipped() -> list[RoiCodecWeights]:
@@ -108,7 +110,7 @@ def shipped() -> list[RoiCodecWeights]:
     return [entry for entry in RoiCodecWeights if entry.value.path.exists()]
 
 
-def model_for_rate(bpp: float | None) -> RoiCodecModel:
+def model_for_rate(bpp: float | None, device: str | None = None) -> RoiCodecModel:
     """The shipped model for a budget of ``bpp`` bits per pixel: the one whose ``use_from_bpp`` (weights
     metadata) is the highest at or below it; the default model for a quality level or a low rate."""
     chosen, start = RoiCodecWeights.DEFAULT, 0.0
@@ -116,7 +118,7 @@ def model_for_rate(bpp: float | None) -> RoiCodecModel:
         begin = entry.value.meta["meta"].get("use_from_bpp")
         if begin is not None and start < float(begin) <= bpp:
             chosen, start = entry, float(begin)
-    return load_model(chosen)
+    return load_model(chosen, device)
 
 
 def entry_for_id(model_id: bytes) -> RoiCodecWeights | None:
@@ -124,11 +126,11 @@ def entry_for_id(model_id: bytes) -> RoiCodecWeights | None:
     return next((entry for entry in shipped() if entry.value.model_id == model_id), None)
 
 
-def model_for_id(model_id: bytes) -> RoiCodecModel:
-    """The shipped model that a file naming ``model_id`` needs."""
+def model_for_id(model_id: bytes, device: str | None = None) -> RoiCodecModel:
+    """The shipped model that a file naming ``model_id`` needs (on ``device``)."""
     entry = entry_for_id(model_id)
     if entry is not None:
-        return load_model(entry)
+        return load_model(entry, device)
     raise ModelMismatchError(f"file was made by model {model_id.hex()}, which is not installed "
                              "(pass its weights with model= / --weights)")
 
@@ -143,8 +145,8 @@ def head_path(entry: RoiCodecWeights) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_head(path: Path) -> "PerceptualHead":
-    return read_head(path)
+def _cached_head(path: Path, device: str) -> "PerceptualHead":
+    return read_head(path).to(device)
 
 
 def perceptual_head_for(model: RoiCodecModel, path: str | Path | None = None) -> "PerceptualHead":
@@ -160,4 +162,4 @@ def perceptual_head_for(model: RoiCodecModel, path: str | Path | None = None) ->
     if base != model.model_id.hex():
         raise ModelMismatchError(f"perceptual weights {path.name} were trained for model {base}, "
                                  f"not {model.model_id.hex()}")
-    return _cached_head(path)
+    return _cached_head(path, str(model.device))

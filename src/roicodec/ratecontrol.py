@@ -29,6 +29,10 @@ TOLERANCE = 0.009
 MAX_TRIALS = 24
 #: Typical d log(bytes) / d level, only used for the first step.
 INITIAL_SLOPE = 0.35
+#: A search asked to give up below a level does so once its estimate of the final level is this far below
+#: it (or the final level is bracketed below it). After one trial the curve-shifted estimate is within about
+#: 0.2 level of where the search ends on Kodak and COCO (docs/results.md, "Rate control at low budgets").
+GIVE_UP_MARGIN = 0.25
 
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?i?[bB]?)\s*$")
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
@@ -85,7 +89,8 @@ class RateResult:
     trials: int
     in_range: bool
     message: str | None = None
-    #: The search stopped early because a file within budget reached ``stop_level``.
+    #: The search stopped early: a file within budget reached ``stop_level``, or the final level would lie
+    #: below ``give_up_below`` (then ``data`` is only the last trial's file, not a finished search).
     stopped: bool = False
 
 
@@ -143,9 +148,12 @@ class RateCurve:
 
 
 def search_base_level(encode: Callable[[float], bytes], budget: int, level_range: LevelRange,
-                      curve: RateCurve | None = None, stop_level: float | None = None) -> RateResult:
+                      curve: RateCurve | None = None, stop_level: float | None = None,
+                      give_up_below: float | None = None) -> RateResult:
     """Largest-file search for size <= budget; stops within TOLERANCE below budget, or as soon as
-    a file within budget has a level of at least ``stop_level`` (the caller then codes otherwise).
+    a file within budget has a level of at least ``stop_level``, or as soon as the file for the budget
+    would have a level below ``give_up_below`` (the caller then codes otherwise: a larger or a smaller
+    picture; a search that gives up costs one or two trials instead of three to eight).
 
     The search runs in u = curve.at(level) (expected log bytes), where the measured
     log(size) is close to u + offset: curve-shifted guesses until the budget is
@@ -193,6 +201,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         if hi is None and level >= max_level:
             return done(level, False, f"the budget of {budget} bytes is above this model's range for this image; "
                                       f"the largest file is {size} bytes")
+        if give_up_below is not None and lo is not None and hi is not None and hi[0] <= give_up_below:
+            return replace(done(level), stopped=True)  # the final level lies between lo and hi
         if lo is not None and hi is not None:
             # Illinois regula falsi on log(size) against u, bracket kept
             ul, uh = curve.at(lo[0]), curve.at(hi[0])
@@ -211,6 +221,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
             if prev is not None and prev[0] != u and prev[1] != f:
                 slope = min(max((f - prev[1]) / (u - prev[0]), 0.25), 4.0)
             nxt = curve.inverse(u + (target - f) / slope)
+            if give_up_below is not None and min_level < nxt < give_up_below - GIVE_UP_MARGIN:
+                return replace(done(level), stopped=True)  # in range, so a file at that level fits
             nxt = min(max(nxt, level - 3.0), level + 3.0)
         prev = (u, f)
         level = nxt

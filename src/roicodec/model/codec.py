@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..hardware import reproducible_threads
+from ..hardware import reproducible_kernels, reproducible_threads
 from ..levels import LevelRange
 from .exact import from_fixed
 from .gain import GainUnits
@@ -93,6 +93,11 @@ class RoiCodecModel(nn.Module):
         return self.latent_codec.aux_loss()
 
     # ------------------------------------------------------------------ coding
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (``load_model(device=...)``); coding moves its inputs there."""
+        return next(self.parameters()).device
+
     def prepare_for_coding(self) -> None:
         """Build missing CDF tables and forget cached integer weights (after loading or training)."""
         self.latent_codec.prepare_for_coding()
@@ -103,7 +108,8 @@ class RoiCodecModel(nn.Module):
         rounding on other tensor sizes."""
         # channels_last: faster on CPU, and oneDNN then gives the same floats for any thread count
         def run(x: Tensor) -> Tensor:
-            return self.g_a(x.contiguous(memory_format=torch.channels_last))
+            with reproducible_kernels(x.device):
+                return self.g_a(x.contiguous(memory_format=torch.channels_last))
 
         return run_tiled(run, [x], halo=RECEPTIVE_HALO[self.config.transforms][0], tile=tile, unit_in=16, unit_out=1)
 
@@ -127,7 +133,7 @@ class RoiCodecModel(nn.Module):
         """(1, 3, 16h, 16w) in [0, 1], over tiles of ``tile`` latent positions (None: whole), so that memory
         follows the tile; the pixels are the untiled ones (tests/test_tiling.py)."""
         def run(y: Tensor, q: Tensor) -> Tensor:
-            with reproducible_threads(y.shape[-2], y.shape[-1]):
+            with reproducible_threads(y.shape[-2], y.shape[-1]), reproducible_kernels(y.device):
                 return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
 
         return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile)

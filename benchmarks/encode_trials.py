@@ -1,0 +1,103 @@
+"""How many trial encodes (and analyses) rate control spends per picture, with the default settings.
+
+``CompressResult.trials`` counts only the last search; this counts every encode of every scale the
+default choice tried. With ``--full-search`` each picture is coded a second time with the searches'
+early give-up switched off (ratecontrol's ``give_up_below``), and the two files are compared byte for byte.
+
+    python benchmarks/encode_trials.py --images ../shared/data/kodak --bpp 0.03,0.05,0.08 --full-search
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+import roicodec
+from roicodec import encoder, ratecontrol
+from roicodec.train.data import list_images
+
+
+class Counter:
+    """Counts EncodeJob.encode calls and first analyses per scale while installed."""
+
+    def __init__(self) -> None:
+        self.encodes = 0
+        self.analyses = 0
+        encode, latent = encoder.EncodeJob.encode, encoder.EncodeJob.latent
+        counter = self
+
+        def counting_encode(job, *args, **kwargs):
+            counter.encodes += 1
+            return encode(job, *args, **kwargs)
+
+        def counting_latent(job, scale):
+            if scale not in job._latents:
+                counter.analyses += 1
+            return latent(job, scale)
+
+        encoder.EncodeJob.encode = counting_encode
+        encoder.EncodeJob.latent = counting_latent
+
+    def reset(self) -> None:
+        self.encodes = self.analyses = 0
+
+
+def code(path: Path, bpp: float, counter: Counter) -> dict:
+    image = Image.open(path)
+    counter.reset()
+    start = time.perf_counter()
+    result = roicodec.compress_detailed(image, bpp=bpp)
+    seconds = time.perf_counter() - start
+    w, h = image.size
+    return {"image": path.name, "target_bpp": bpp, "bpp": 8 * result.size / (w * h), "scale": result.scale / 8,
+            "base_level": result.base_level, "encodes": counter.encodes, "analyses": counter.analyses,
+            "seconds": round(seconds, 3), "data": result.data}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", required=True)
+    ap.add_argument("--bpp", default="0.03,0.05,0.08")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--full-search", action="store_true", help="also code without the early give-up and compare")
+    ap.add_argument("--json", help="write the per-image rows here")
+    args = ap.parse_args()
+    paths = list_images(args.images)[: args.limit]
+    counter = Counter()
+    search = ratecontrol.search_base_level
+    rows = []
+    for bpp in (float(b) for b in args.bpp.split(",")):
+        for path in paths:
+            row = code(path, bpp, counter)
+            if args.full_search:
+                encoder.search_base_level = lambda *a, give_up_below=None, **k: search(*a, **k)
+                try:
+                    full = code(path, bpp, counter)
+                finally:
+                    encoder.search_base_level = search
+                row.update(full_encodes=full["encodes"], full_seconds=full["seconds"], same_file=full["data"] == row["data"])
+            del row["data"]
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+        sel = [r for r in rows if r["target_bpp"] == bpp]
+        line = (f"{bpp:g} bpp, {len(sel)} images: encodes mean {statistics.mean(r['encodes'] for r in sel):.1f} "
+                f"max {max(r['encodes'] for r in sel)}, encode {statistics.mean(r['seconds'] for r in sel):.2f} s mean "
+                f"{max(r['seconds'] for r in sel):.2f} s max")
+        if args.full_search:
+            line += (f"; without the give-up: encodes mean {statistics.mean(r['full_encodes'] for r in sel):.1f} "
+                     f"max {max(r['full_encodes'] for r in sel)}, {statistics.mean(r['full_seconds'] for r in sel):.2f} s "
+                     f"mean; same file {sum(r['same_file'] for r in sel)} of {len(sel)}")
+        print(line, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
