@@ -3,8 +3,8 @@
     python tools/pack_device_data.py --data ../shared/data/train
 
 Why: a device command sees the repository and the paths named in `carry`, 64 MiB in all, and not
-../shared. The shipped weights take 46 MB of that (the fidelity model's transforms in float16, weights
-format 2: 34.4 MB, and the high-rate model, 11.9 MB), so the training photos travel as random 288² views
+../shared. The shipped weights take 36.5 MB of that (the fidelity model stored packed, weights format 2:
+24.6 MB, and the high-rate model, 11.9 MB), so the training photos travel as random 288² views
 (WebP quality 80, about 13 KB each) filling what is left: one view of each image in a shuffled order (so
 that a smaller budget still draws from every source folder), then, while room is left, another round of
 fresh views of the same images (up to --max-views each). The budget is the carry limit minus what every call
