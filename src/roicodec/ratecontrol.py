@@ -30,8 +30,8 @@ MAX_TRIALS = 24
 #: Typical d log(bytes) / d level, only used for the first step.
 INITIAL_SLOPE = 0.35
 #: A search asked to give up below a level does so once its estimate of the final level is this far below
-#: it (or the final level is bracketed below it). After one trial the curve-shifted estimate is within about
-#: 0.2 level of where the search ends on Kodak and COCO (docs/results.md, "Rate control at low budgets").
+#: it (or the final level is bracketed below it); a wrong estimate only costs the caller a later full search.
+#: The same files as searches to the end (docs/results.md, "Rate control gives up early").
 GIVE_UP_MARGIN = 0.25
 
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?i?[bB]?)\s*$")

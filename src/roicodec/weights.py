@@ -50,13 +50,21 @@ _NESTED = "latent_codec."
 _LATENT_CODEC_PARTS = ("h_a", "h_s", "entropy_bottleneck", "context")
 
 
+def to_stored_name(name: str) -> str:
+    return name.removeprefix(_NESTED)
+
+
+def to_module_name(name: str) -> str:
+    """A stored (or already nested) name -> the model's state-dict name."""
+    return _NESTED + name if name.split(".", 1)[0] in _LATENT_CODEC_PARTS else name
+
+
 def to_stored_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k.removeprefix(_NESTED): v for k, v in state.items()}
+    return {to_stored_name(k): v for k, v in state.items()}
 
 
 def to_module_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Stored (or already nested) names -> the model's state-dict names."""
-    return {(_NESTED + k if k.split(".", 1)[0] in _LATENT_CODEC_PARTS else k): v for k, v in state.items()}
+    return {to_module_name(k): v for k, v in state.items()}
 
 
 def tensors_digest(state: dict[str, torch.Tensor]) -> bytes:
@@ -121,10 +129,6 @@ def exact_integers(model: RoiCodecModel) -> dict[str, tuple[torch.Tensor, int]]:
         if w_int.abs().max() < 2**15 and torch.equal(trial._quantised()[0], w_int.cpu()):
             out[to_stored_name(name + ".weight")] = (w_int.cpu().to(torch.int16), exponent)
     return out
-
-
-def to_stored_name(name: str) -> str:
-    return name.removeprefix(_NESTED)
 
 
 def stored_as(state: dict[str, torch.Tensor], storage: str,
@@ -264,7 +268,7 @@ def check_packed_integers(path: str | Path, model: RoiCodecModel, state: dict[st
     """Packed weights give the exact path back its stored integers (cheap: one rounding per layer)."""
     modules = dict(model.named_modules())
     for name in (k.removesuffix(EXPONENT_SUFFIX) for k in state if k.endswith(EXPONENT_SUFFIX)):
-        module = modules[to_module_names({name: state[name]}).popitem()[0].removesuffix(".weight")]
+        module = modules[to_module_name(name).removesuffix(".weight")]
         if not torch.equal(module._quantised()[0].cpu(), state[name].double()):
             raise WeightsError(f"{path}: packed weights {name} do not give back their integers")
 
