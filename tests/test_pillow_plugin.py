@@ -37,7 +37,7 @@ def test_registered_with_pillow():
 def test_open_reads_the_header_and_decodes_on_load(rcz, tmp_path, monkeypatch):
     calls = []
     reconstruct = roicodec.decoder.reconstruct
-    monkeypatch.setattr(roicodec.decoder, "reconstruct", lambda *a: calls.append(1) or reconstruct(*a))
+    monkeypatch.setattr(roicodec.decoder, "reconstruct", lambda *a, **k: calls.append(1) or reconstruct(*a, **k))
     path = tmp_path / "card.rcz"
     path.write_bytes(rcz)
     with Image.open(path) as im:

@@ -10,6 +10,8 @@ import roicodec
 from roicodec import bitstream, decoder, scaling
 from roicodec.errors import BudgetError, RateControlWarning
 from roicodec.evaluate.metrics import psnr
+from roicodec.images import prepare
+from roicodec.ratecontrol import Budget
 
 from .conftest import synthetic_image
 
@@ -136,6 +138,29 @@ def test_the_high_rate_model_keeps_the_nearer_of_two_scales_where_they_cross():
     quality = {s: psnr(roicodec.decompress(d), card) for s, d in files.items()}
     chosen = roicodec.compress(card, bpp=bpp, model=high)
     assert chosen == files[max(quality, key=quality.get)]
+
+
+def test_the_contest_decodes_its_candidates_from_the_encoders_own_latent(monkeypatch):
+    """The contest's decodes reuse each winning trial's exact latent (no entropy decoding), and that
+    latent gives the pixels decoding the file gives."""
+    from roicodec import encoder
+
+    high = roicodec.load_model("highrate-v1")
+    card = synthetic_image(160, 128, seed=7, noise=1.0)
+    lo, hi = scaling.HIGH_RATE_CONTEST_BPP
+    size = int((lo + hi) / 2 * 160 * 128 / 8)
+    job = encoder.EncodeJob(prepare(card), high, Budget(size=size))
+    job._kept = {}
+    data = job.encode(12, 5.0, 0.0)
+    f = decoder.parse(data, high)
+    assert torch.equal(decoder.reconstruct(f, high, latent=job._kept[data]), decoder.reconstruct(f, high))
+    entropy_decodes = []
+    decode_latent = decoder.decode_latent
+    monkeypatch.setattr(decoder, "decode_latent", lambda *a: entropy_decodes.append(1) or decode_latent(*a))
+    chosen = roicodec.compress(card, size=size, model=high)
+    assert not entropy_decodes
+    roicodec.decompress(chosen)
+    assert entropy_decodes  # the counter counts
 
 
 def test_auto_scale_stays_native_at_a_low_rate(model, card):

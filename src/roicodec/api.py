@@ -85,15 +85,18 @@ compress.__signature__ = _signature.signature(compress_detailed).replace(return_
 
 def decompress(data: bytes, *, model: RoiCodecModel | None = None, max_pixels: int | None = None,
                max_memory: int | None = bitstream.MAX_DECODE_MEMORY, realism: float = 0.0,
-               perceptual: str | Path | None = None, device: str | None = None) -> Image.Image:
+               perceptual: str | Path | None = None, device: str | None = None,
+               precision: str = "auto") -> Image.Image:
     """Decode .rcz bytes to a PIL image (RGB, or L for grayscale sources). Without ``model`` the
     installed model the file names decodes it. ``realism`` in [0, 1]: 0 is the fidelity decoder, higher
     lets the perceptual decoder synthesise texture outside the file's regions of interest (the file is
     the same; ``perceptual`` names another head's weights file). A file whose decoding would need more than
     ``max_memory`` bytes (default 8 GiB, bitstream.decode_memory), or over ``max_pixels`` pixels, is refused before decoding
     (a guard against crafted headers); None lifts that limit. ``device`` places the installed model ("cuda",
-    ...; None: the CPU); a given ``model`` decodes where it lives."""
-    return decoder.decompress(data, model, max_pixels, realism, perceptual, max_memory, device)
+    ...; None: the CPU); a given ``model`` decodes where it lives. ``precision="auto"`` runs the fidelity
+    model's synthesis in bf16 on CPUs with native bf16 (AVX-512 BF16, AMX): about 40 % faster for a few
+    thousandths of a dB; ``"float32"`` is the reference decode."""
+    return decoder.decompress(data, model, max_pixels, realism, perceptual, max_memory, device, precision)
 
 
 def inspect(data: bytes, *, model: RoiCodecModel | None = None) -> dict:

@@ -204,7 +204,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     unlimited = args.max_pixels == 0  # --max-pixels 0: no limit at all, as before --max-memory existed
     image = decompress(data, model=model, max_pixels=args.max_pixels or None,
                        max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
-                       perceptual=args.perceptual, device=args.device)
+                       perceptual=args.perceptual, device=args.device, precision=args.precision)
     _save_image(out, image)
     if not args.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0..1: 0 (default) is the fidelity decoder; higher synthesises plausible texture "
                         "outside the file's regions of interest (same file, perceptual decoder)")
     d.add_argument("--perceptual", metavar="HEAD", help="perceptual head weights file (default: the shipped one)")
+    d.add_argument("--precision", choices=("auto", "float32"), default="auto",
+                   help="auto (default): the synthesis in bf16 on CPUs with native bf16 (AVX-512 BF16, AMX), "
+                        "about 40%% faster for a few thousandths of a dB; float32: the reference decode")
     d.set_defaults(func=_cmd_decompress)
 
     i = sub.add_parser("info", help="describe a .rcz file")

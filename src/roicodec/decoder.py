@@ -15,7 +15,7 @@ from PIL import Image
 from . import bitstream, scaling
 from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
-from .hardware import reproducible_kernels, reproducible_threads
+from .hardware import bf16_synthesis, check_precision, reproducible_kernels, reproducible_threads
 from .images import to_image
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -116,33 +116,40 @@ PERCEPTUAL_HALO = 3
 
 
 def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
-                  tile: int | None = TILE) -> torch.Tensor:
+                  tile: int | None = TILE, latent: torch.Tensor | None = None, precision: str = "auto") -> torch.Tensor:
     """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride. Realism above 0 adds the
     perceptual head's texture outside the file's regions of interest (``head``, or the shipped one).
+    ``latent``: the file's exact latent where the caller already has it (the encoder, from the compress
+    that wrote the file: the integers entropy decoding gives), which skips entropy decoding. ``precision``
+    "auto" runs the synthesis (and head) in bf16 where hardware.bf16_synthesis says it pays; "float32" never.
     The synthesis (and head) run over tiles of ``tile`` latent positions (model/tiling.py; None: whole):
     a big picture needs the memory of one tile, with the untiled pixels (tests/test_tiling.py)."""
     if realism > 0 and head is None:
         head = perceptual_head_for(model)
+    bf16 = bf16_synthesis(model.device, model.config.transforms, precision)
 
     def synthesis(y: torch.Tensor, q: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
         with reproducible_threads(y.shape[-2], y.shape[-1]), reproducible_kernels(y.device):
             y_s = model.synthesis_input(y, q)
-            x_hat = model.g_s(y_s).clamp_(0, 1)
-            if realism > 0:
-                x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, importance, realism)
-            return x_hat
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                x_hat = model.g_s(y_s).float().clamp_(0, 1)
+                if realism > 0:
+                    x_hat = head(x_hat.contiguous(memory_format=torch.channels_last), y_s, q, importance, realism)
+            return x_hat.float()
 
     with torch.inference_mode():
         q = file_levels(f, model.config.level_range).to(model.device)
         halo = model.synthesis_halo + (PERCEPTUAL_HALO if realism > 0 else 0)
         importance = file_importance(f).to(model.device)
-        return run_tiled(synthesis, [decode_latent(f, model), q, importance], halo=halo, tile=tile)
+        y = decode_latent(f, model) if latent is None else latent
+        return run_tiled(synthesis, [y, q, importance], halo=halo, tile=tile)
 
 
 def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
-                tile: int | None = TILE) -> torch.Tensor:
-    """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another scale."""
-    x_hat = coded_picture(f, model, realism, head, tile)
+                tile: int | None = TILE, latent: torch.Tensor | None = None, precision: str = "auto") -> torch.Tensor:
+    """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another
+    scale (``latent`` and ``precision`` as for coded_picture)."""
+    x_hat = coded_picture(f, model, realism, head, tile, latent, precision)
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size
@@ -153,19 +160,21 @@ def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: Pe
 def decompress(data: bytes, model: RoiCodecModel | None = None,
                max_pixels: int | None = None, realism: float = 0.0,
                head: PerceptualHead | str | Path | None = None,
-               max_memory: int | None = bitstream.MAX_DECODE_MEMORY, device: str | None = None) -> Image.Image:
+               max_memory: int | None = bitstream.MAX_DECODE_MEMORY, device: str | None = None,
+               precision: str = "auto") -> Image.Image:
     """Decode .rcz bytes to a PIL image (mode RGB, or L for grayscale sources) with ``model``, or with
     the installed model the file names, at ``realism`` (0: the fidelity decoder) with ``head`` (a head,
     a head's weights file, or None: the one shipped with the model). Files whose decoding would need more
     than ``max_memory`` bytes, or whose picture exceeds ``max_pixels``, are refused first (None: no limit).
-    ``device`` places the installed model (None: the CPU); a given ``model`` decodes where it lives."""
-    realism = check_realism(realism)
+    ``device`` places the installed model (None: the CPU); a given ``model`` decodes where it lives.
+    ``precision``: "auto" (bf16 synthesis where hardware.bf16_synthesis says it pays) or "float32"."""
+    realism, precision = check_realism(realism), check_precision(precision)
     model = model or model_for(data, device)
     f = parse(data, model)
     check_decode_limit(f, max_pixels, max_memory)
     if realism > 0 and not isinstance(head, PerceptualHead):
         head = perceptual_head_for(model, head)
-    return to_image(reconstruct(f, model, realism, head), f.width, f.height, f.mode)
+    return to_image(reconstruct(f, model, realism, head, precision=precision), f.width, f.height, f.mode)
 
 
 def inspect(data: bytes, model: RoiCodecModel | None = None) -> dict:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import torch
 
 
+@cache
 def cpu_has_native_bf16() -> bool:
     """bf16 autocast pays only with AMX or AVX-512 BF16; on AVX2 it was 10-40x slower than fp32."""
     try:
@@ -53,3 +55,28 @@ def reproducible_threads(height: int, width: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+#: Decode precisions: "auto" runs the synthesis in bf16 where that is fast and reproducible
+#: (``bf16_synthesis``), "float32" always in float32 (the reference decode).
+PRECISIONS = ("auto", "float32")
+#: Synthesis transforms whose bf16 decode gave the same pixels at 1 and 2 threads on every shape tried
+#: (36 latent shapes from 1x1 to 140x140 on an AVX-512 BF16 EPYC). The Balle-2017 transforms of the
+#: high-rate model did not (latents 61x54 and 37x19: up to 1/255 apart), and decode in a third of the
+#: fidelity model's time anyway. Measured cost of bf16 on 12 Kodak images: -0.003 dB mean (worst -0.017) at
+#: 0.1 and 0.25 bpp, for 0.80 -> 0.50 s a decode (docs/results.md, "bf16 synthesis").
+BF16_SYNTHESIS_TRANSFORMS = frozenset({"roicodec-v1"})
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
+def bf16_synthesis(device: torch.device, transforms: str, precision: str = "auto") -> bool:
+    """Whether a decode at ``precision`` runs the synthesis under bf16 autocast: only on a CPU with
+    native bf16 (elsewhere it is slower, and a GPU decodes in reproducible float32) and for transforms
+    measured thread-reproducible in bf16."""
+    return (check_precision(precision) == "auto" and device.type == "cpu" and transforms in BF16_SYNTHESIS_TRANSFORMS
+            and cpu_has_native_bf16())

@@ -13,6 +13,7 @@ dequantised latent ``symbol + mean`` is exact as well.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
@@ -267,7 +268,9 @@ class ChannelCheckerboardCoder(nn.Module):
                 means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed, sel, phase == 0)
                 values = dec.decode_stream(idx.reshape(-1).tolist(), cdfs, lengths, offsets)
                 del idx
-                symbols = torch.tensor(values, dtype=torch.float64, device=hyper.device).view_as(means_int)
+                # via NumPy: a third of torch.tensor's time on the decoder's list of ints
+                symbols = torch.from_numpy(np.fromiter(values, np.int32, len(values))).to(
+                    hyper.device, torch.float64).view_as(means_int)
                 del values
                 y_hat_int[0][:, sel] = symbols.mul_(ACT_ONE).add_(means_int)
                 del means_int, symbols
