@@ -34,8 +34,9 @@ def center_box(width: int, height: int) -> str:
 
 
 def decode_on(data: bytes, device: str) -> tuple[np.ndarray, torch.Tensor]:
-    """(decoded pixels, the file's exact latent) on ``device``."""
-    image = roicodec.decompress(data, device=device)
+    """(decoded pixels, the file's exact latent) on ``device``, the reference float32 decode on both (the
+    default on a bf16 CPU is a bf16 synthesis: a choice of precision, not of device)."""
+    image = roicodec.decompress(data, device=device, precision="float32")
     model = model_for(data, device)
     with torch.inference_mode():
         latent = decode_latent(parse(data, model), model).cpu()
