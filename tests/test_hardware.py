@@ -41,8 +41,12 @@ def test_bf16_synthesis_only_where_it_is_fast_and_reproducible(monkeypatch):
     assert not hardware.bf16_synthesis(cpu, "roicodec-v1", "float32")
     assert not hardware.bf16_synthesis(cpu, "bls2017")  # not thread-reproducible in bf16
     assert not hardware.bf16_synthesis(gpu, "roicodec-v1")  # a GPU decodes in reproducible float32
+    assert hardware.bf16_analysis(cpu, "roicodec-v1")
+    assert not hardware.bf16_analysis(cpu, "bls2017")  # GDN's analysis lost 0.05 dB in bf16
+    assert not hardware.bf16_analysis(cpu, "roicodec-v1", "float32")
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert not hardware.bf16_synthesis(cpu, "roicodec-v1")  # AVX2: bf16 would be slower
+    assert not hardware.bf16_analysis(cpu, "roicodec-v1")
     with pytest.raises(ValueError, match="precision"):
         hardware.bf16_synthesis(cpu, "roicodec-v1", "float16")
 
@@ -72,12 +76,40 @@ def test_bf16_decodes_are_near_float32_and_identical_on_one_and_two_threads(monk
     assert 0 < diff.max() <= 4 and 10 * np.log10(255**2 / mse) > 45  # bf16 did run, and cost little
 
 
+def test_bf16_encodes_repeat_on_one_and_two_threads_and_cost_little(monkeypatch):
+    """Forced on: the bf16 analysis writes the same file at 1 and 2 threads, another file than float32's
+    (it did run), of about the same size and quality at a fixed level."""
+    from roicodec import hardware
+    from roicodec.evaluate.metrics import psnr
+
+    model = roicodec.load_model("fidelity-v1")
+    card = synthetic_image(320, 256, seed=9)
+    reference = roicodec.compress(card, quality=4, model=model, precision="float32")
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    assert roicodec.compress(card, quality=4, model=model, precision="float32") == reference
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = roicodec.compress(card, quality=4, model=model)
+        torch.set_num_threads(2)
+        two = roicodec.compress(card, quality=4, model=model)
+    finally:
+        torch.set_num_threads(n)
+    assert one == two != reference
+    assert abs(len(one) / len(reference) - 1) < 0.01
+    decode = lambda data: roicodec.decompress(data, model=model, precision="float32")  # noqa: E731
+    assert abs(psnr(decode(one), card) - psnr(decode(reference), card)) < 0.05
+
+
 def test_unknown_precision_is_an_error(capsys):
     from roicodec.cli import main
+    from roicodec.errors import BudgetError
 
     data = roicodec.compress(synthetic_image(64, 48, seed=1), bpp=0.5)
     with pytest.raises(ValueError, match="precision"):
         roicodec.decompress(data, precision="float16")
+    with pytest.raises(BudgetError, match="precision"):
+        roicodec.compress(synthetic_image(64, 48, seed=1), bpp=0.5, precision="float16")
     with pytest.raises(SystemExit) as exc:
         main(["decompress", "x.rcz", "--precision", "float16"])
     assert exc.value.code == 2 and "--precision" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from PIL import Image
 from . import bitstream, decoder, scaling
 from .encoder import CompressResult, encode_picture, roi_importance
 from .errors import BudgetError, RateControlWarning
+from .hardware import check_precision
 from .images import PreparedImage, prepare
 from .levels import DEFAULT_ROI_STRENGTH
 from .model import RoiCodecModel
@@ -42,6 +43,7 @@ def compress_detailed(
     effort: int = 0,
     model: RoiCodecModel | None = None,
     device: str | None = None,
+    precision: str = "auto",
 ) -> CompressResult:
     """Compress an image at a rate (``bpp``), a file ``size`` ('30KB', 30000) or a ``quality`` level.
 
@@ -56,10 +58,13 @@ def compress_detailed(
     already read with ``images.prepare`` is taken as is, so the CLI reads and detects once. Without a
     ``model``, the shipped model for the budget's rate codes it (models.model_for_rate), on ``device``
     ("cuda", ...; None: the CPU); a given ``model`` codes where it lives. A file decodes on any device.
+    ``precision="auto"`` runs the fidelity model's analysis in bf16 on CPUs with native bf16 (AVX-512
+    BF16, AMX): a seventh to a quarter faster for +0.1 % bytes; ``"float32"`` is the reference encode.
     """
     try:
         fixed_scale = scaling.parse_scale(scale)
         steps = effort_steps(effort)
+        check_precision(precision)
     except ValueError as exc:
         raise BudgetError(str(exc)) from None
     prepared = image if isinstance(image, PreparedImage) else prepare(image)
@@ -69,7 +74,7 @@ def compress_detailed(
     spec = roi_spec(roi, boxes, classes, class_weights, class_legend)
     importance, strength, report = roi_importance(prepared, spec, roi_strength, level_range)
     result = encode_picture(prepared, budget, (importance, strength), scale=fixed_scale, refine_steps=steps, model=model,
-                            device=device)
+                            device=device, precision=precision)
     for message in result.notes:
         warnings.warn(message, RateControlWarning, stacklevel=2)
     return replace(result, notes=list(prepared.notes) + result.notes, roi_sources=report)

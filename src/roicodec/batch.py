@@ -236,7 +236,8 @@ def encode_file(job: Job, source: str, output: str) -> dict:
         if job.psnr:
             from .evaluate.metrics import psnr
 
-            row["psnr"] = round(psnr(prepared.rgb, decompress(res.data, model=model, max_pixels=None)), 4)
+            row["psnr"] = round(psnr(prepared.rgb, decompress(res.data, model=model, max_pixels=None,
+                                                               precision=job.options.get("precision", "auto"))), 4)
         if res.notes:
             row["notes"] = list(res.notes)
         row["error"] = None

@@ -18,6 +18,7 @@ import torch
 from . import bitstream, scaling
 from .decoder import coded_picture, parse, reconstruct
 from .errors import BudgetError
+from .hardware import bf16_analysis
 from .images import PreparedImage, pad_to_stride, to_tensor
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -73,8 +74,9 @@ class EncodeJob:
     """One picture's encode at a budget, with an optional importance map lifted by ``strength`` levels."""
 
     def __init__(self, prepared: PreparedImage, model: RoiCodecModel, budget: Budget,
-                 importance: np.ndarray | None = None, strength: float = 0.0) -> None:
+                 importance: np.ndarray | None = None, strength: float = 0.0, precision: str = "auto") -> None:
         self.prepared = prepared
+        self.precision = precision  # of the float transforms (hardware.PRECISIONS)
         self.model = model
         self.budget = budget
         self.importance = importance
@@ -107,10 +109,12 @@ class EncodeJob:
         return pad_to_stride(scaling.resample(to_tensor(self.prepared.rgb).to(self.model.device), ch, cw))
 
     def latent(self, scale: int) -> torch.Tensor:
-        """The analysis's latent, computed once per scale: a fall-back to a smaller scale does not analyse again."""
+        """The analysis's latent, computed once per scale: a fall-back to a smaller scale does not analyse again.
+        In bf16 where hardware.bf16_analysis says so."""
         if scale not in self._latents:
-            with torch.inference_mode():
-                self._latents[scale] = self.model.analyse(self.coded_input(scale))
+            bf16 = bf16_analysis(self.model.device, self.model.config.transforms, self.precision)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                self._latents[scale] = self.model.analyse(self.coded_input(scale)).float()
         return self._latents[scale]
 
     def rate_curve(self, scale: int) -> RateCurve | None:
@@ -222,7 +226,8 @@ class EncodeJob:
             finally:
                 self._kept = None
             with torch.inference_mode():
-                x_hat = reconstruct(parse(res.data, self.model), self.model, latent=latent)[:, :, :h, :w]
+                x_hat = reconstruct(parse(res.data, self.model), self.model, latent=latent,
+                                    precision=self.precision)[:, :, :h, :w]
             err = float(x_hat.mul(255).round_().sub_(x).pow_(2).mean())
             key = (len(res.data) > self.budget.size, res.roi_strength < self.strength, err)
             if best is None or key < best[0]:
@@ -322,7 +327,7 @@ class EncodeJob:
             return result
 
         def objective(data: bytes) -> float:
-            x_hat = coded_picture(parse(data, self.model), self.model)
+            x_hat = coded_picture(parse(data, self.model), self.model, precision=self.precision)
             se = (x_hat - x).pow(2).mean(dim=1, keepdim=True)
             return 8 * len(data) / (cw * ch) + float((target.weight * se).sum()) / target.pixels
 
@@ -349,7 +354,7 @@ class EncodeJob:
 
 def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarray | None, float], *,
                    scale: int | str, refine_steps: int, model: RoiCodecModel | None = None,
-                   device: str | None = None) -> CompressResult:
+                   device: str | None = None, precision: str = "auto") -> CompressResult:
     """The file for a budget. With ``model``, that model codes it (where it lives). Without, the shipped
     model for the budget's rate does, on ``device`` (models.model_for_rate), and where that is not the default model and its smallest
     file is over the budget, or fits only with a lower ROI lift than asked, the default model codes it
@@ -357,11 +362,12 @@ def encode_picture(prepared: PreparedImage, budget: Budget, roi: tuple[np.ndarra
     importance, strength = roi
     pixels = prepared.size[0] * prepared.size[1]
     chosen = model or model_for_rate(8 * budget.size / pixels if budget.size else None, device)
-    result = EncodeJob(prepared, chosen, budget, importance, strength).run(scale, refine_steps)
+    result = EncodeJob(prepared, chosen, budget, importance, strength, precision).run(scale, refine_steps)
     # only a failure at the bottom of its range: above it, the default model reaches even less
     below = not result.in_range and result.base_level <= chosen.config.level_range.low
     if model is None and (below or result.roi_strength != strength) and chosen is not load_model(device=device):
-        fallback = EncodeJob(prepared, load_model(device=device), budget, importance, strength).run(scale, refine_steps)
+        fallback = EncodeJob(prepared, load_model(device=device), budget, importance, strength,
+                             precision).run(scale, refine_steps)
         if fallback.in_range and (fallback.roi_strength == strength or not result.in_range):
             return fallback
     return result

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from .levels import PRECISIONS
+
 
 @cache
 def cpu_has_native_bf16() -> bool:
@@ -57,15 +59,16 @@ def reproducible_threads(height: int, width: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-#: Decode precisions: "auto" runs the synthesis in bf16 where that is fast and reproducible
-#: (``bf16_synthesis``), "float32" always in float32 (the reference decode).
-PRECISIONS = ("auto", "float32")
 #: Synthesis transforms whose bf16 decode gave the same pixels at 1 and 2 threads on every shape tried
 #: (36 latent shapes from 1x1 to 140x140 on an AVX-512 BF16 EPYC). The Balle-2017 transforms of the
 #: high-rate model did not (latents 61x54 and 37x19: up to 1/255 apart), and decode in a third of the
-#: fidelity model's time anyway. Measured cost of bf16 on 12 Kodak images: -0.003 dB mean (worst -0.017) at
-#: 0.1 and 0.25 bpp, for 0.80 -> 0.50 s a decode (docs/results.md, "bf16 synthesis").
+#: fidelity model's time anyway. Measured cost on 24 Kodak images: -0.003 dB mean (worst -0.02) at 0.1-0.4
+#: bpp, for 0.70 -> 0.45 s a decode (docs/results.md, "bf16 where the CPU has it").
 BF16_SYNTHESIS_TRANSFORMS = frozenset({"roicodec-v1"})
+#: Analysis transforms run in bf16 by the encoder: thread-reproducible for both models (34 shapes), but the
+#: high-rate model's lost 0.05 dB at 0.8 bpp (GDN); the fidelity model's costs +0.1 % bytes at fixed levels
+#: and -0.002 dB with rate control, for 0.96 -> 0.83 s an encode at 0.25 bpp.
+BF16_ANALYSIS_TRANSFORMS = frozenset({"roicodec-v1"})
 
 
 def check_precision(precision: str) -> str:
@@ -74,9 +77,18 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def bf16_synthesis(device: torch.device, transforms: str, precision: str = "auto") -> bool:
-    """Whether a decode at ``precision`` runs the synthesis under bf16 autocast: only on a CPU with
-    native bf16 (elsewhere it is slower, and a GPU decodes in reproducible float32) and for transforms
-    measured thread-reproducible in bf16."""
-    return (check_precision(precision) == "auto" and device.type == "cpu" and transforms in BF16_SYNTHESIS_TRANSFORMS
+def _bf16(transforms_measured: frozenset[str], device: torch.device, transforms: str, precision: str) -> bool:
+    """bf16 only at "auto", on a CPU with native bf16 (elsewhere it is slower, and a GPU runs reproducible
+    float32) and for transforms measured fit for it."""
+    return (check_precision(precision) == "auto" and device.type == "cpu" and transforms in transforms_measured
             and cpu_has_native_bf16())
+
+
+def bf16_synthesis(device: torch.device, transforms: str, precision: str = "auto") -> bool:
+    """Whether a decode at ``precision`` runs the synthesis (and perceptual head) under bf16 autocast."""
+    return _bf16(BF16_SYNTHESIS_TRANSFORMS, device, transforms, precision)
+
+
+def bf16_analysis(device: torch.device, transforms: str, precision: str = "auto") -> bool:
+    """Whether an encode at ``precision`` runs the analysis transform under bf16 autocast."""
+    return _bf16(BF16_ANALYSIS_TRANSFORMS, device, transforms, precision)

@@ -19,6 +19,10 @@ DEFAULT_ROI_STRENGTH = 2.0
 #: Adam steps of encode-time latent refinement (model/refine.py) per effort level: 0 is the one-pass
 #: encoder; each step costs about one synthesis forward and backward. Here, torch-free, for the CLI.
 EFFORT_STEPS = (0, 8, 20, 50)
+#: Precisions of the float transforms (hardware.bf16_analysis / bf16_synthesis): "auto" runs the fidelity
+#: model's in bf16 on CPUs with native bf16, "float32" always in float32 (the reference). Here, not in
+#: hardware.py, so that the CLI's parser names them without importing torch.
+PRECISIONS = ("auto", "float32")
 
 
 @dataclass(frozen=True)
