@@ -17,6 +17,7 @@ from .bitstream import RczFile
 from .errors import BitstreamError, DecodeLimitError, ModelMismatchError
 from .hardware import bf16_synthesis, check_precision, reproducible_kernels, reproducible_threads
 from .images import to_image
+from .inverse_resample import inverse_resample
 from .levels import LevelRange
 from .model import RoiCodecModel
 from .model.latent_codec import hyper_z_shape
@@ -148,12 +149,16 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
 def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
                 tile: int | None = TILE, latent: torch.Tensor | None = None, precision: str = "auto") -> torch.Tensor:
     """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another
-    scale (``latent`` and ``precision`` as for coded_picture)."""
+    scale: up by ``scaling.resample``, down by its least-squares inverse (the encoder's upsampling
+    undone; ``latent`` and ``precision`` as for coded_picture)."""
     x_hat = coded_picture(f, model, realism, head, tile, latent, precision)
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size
     with torch.inference_mode():
+        if f.scale > bitstream.SCALE_ONE:
+            # the picture whose upsampling by the encoder is nearest the decoded one (inverse_resample.py)
+            return inverse_resample(x_hat[:, :, :ch, :cw], f.height, f.width)
         return scaling.resample(x_hat[:, :, :ch, :cw], f.height, f.width)
 
 

@@ -104,7 +104,9 @@ class EncodeJob:
         return self._blocks[scale]
 
     def coded_input(self, scale: int) -> torch.Tensor:
-        """The picture as the analysis sees it: resampled to the coded size and padded."""
+        """The picture as the analysis sees it: resampled to the coded size and padded. (Down to the picture
+        whose upsampling by the decoder is nearest the original, inverse_resample.py, gained nothing: +0.0007
+        dB at 0.05 bpp on 6 Kodak images, where the coding itself removes what it would keep.)"""
         cw, ch = self.coded_size(scale)
         return pad_to_stride(scaling.resample(to_tensor(self.prepared.rgb).to(self.model.device), ch, cw))
 
