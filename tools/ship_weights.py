@@ -36,8 +36,9 @@ RUN_FILES = {"fidelity": RoiCodecWeights.FIDELITY_V1, "highrate": RoiCodecWeight
 #: The release measurements (docs/results.md) that regenerate the docs figures with the registered models.
 FIGURES = [
     "python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25 --json docs/kodak_bench.json",
-    "roicodec eval --images ../shared/data/kodak --codecs roicodec,jpeg,webp,avif,jxl,hevc --out docs/eval_kodak_family "
+    "roicodec eval --images ../shared/data/kodak --codecs roicodec,jpeg,webp,avif,jxl,hevc --out docs/eval_kodak_lsq "
     "--reference benchmarks/vtm_kodak.json --reuse",
+    "python benchmarks/rd_margin.py --dir docs/eval_kodak_lsq",
     "python benchmarks/model_family.py",
 ]
 
