@@ -166,6 +166,20 @@ def test_the_memory_limit_follows_the_tiled_decoder():
     assert bitstream.MAX_DECODE_PIXELS > 150_000_000
 
 
+def test_decode_limit_counts_the_least_squares_resampling_of_a_picture_coded_larger(model, card):
+    from roicodec.errors import DecodeLimitError
+
+    data = roicodec.compress(card, quality=3, model=model, scale=2)
+    f = decoder.parse(data, model)
+    cw, ch = f.coded_size
+    ph, pw = bitstream.padded_size(ch, cw)
+    needed = bitstream.decode_memory(ph * pw, cw * ch)
+    assert needed > bitstream.decode_memory(ph * pw)
+    with pytest.raises(DecodeLimitError, match="max_memory"):
+        roicodec.decompress(data, model=model, max_memory=needed - 1)
+    assert roicodec.decompress(data, model=model, max_memory=needed).size == card.size
+
+
 def test_decode_limit_counts_the_coded_size(model, card):
     w, h = card.size
     plain = roicodec.compress(card, quality=1, model=model)

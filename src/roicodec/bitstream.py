@@ -68,10 +68,17 @@ DECODE_BYTES_PER_TILED_PIXEL = 40
 MAX_DECODE_MEMORY = 8 << 30
 
 
-def decode_memory(pixels: int) -> int:
+#: A picture coded larger is taken back to its size by least squares (inverse_resample.py): float32 copies
+#: of the coded picture's rows and columns and their solutions, at most three alive at a time.
+INVERSE_RESAMPLE_BYTES_PER_PIXEL = 40
+
+
+def decode_memory(pixels: int, inverse_resampled: int = 0) -> int:
     """Bytes decoding a picture of ``pixels`` (at its coded size padded to HYPER_STRIDE, or the picture's
-    own size if larger) needs beyond the loaded model: an upper bound of the measured peaks."""
-    return DECODE_BYTES_PER_PIXEL * min(pixels, DECODE_TILE_PIXELS) + DECODE_BYTES_PER_TILED_PIXEL * pixels
+    own size if larger) needs beyond the loaded model: an upper bound of the measured peaks; plus, for a
+    picture coded larger, the least-squares resampling of its ``inverse_resampled`` coded pixels."""
+    return (DECODE_BYTES_PER_PIXEL * min(pixels, DECODE_TILE_PIXELS) + DECODE_BYTES_PER_TILED_PIXEL * pixels
+            + INVERSE_RESAMPLE_BYTES_PER_PIXEL * inverse_resampled)
 
 
 #: The largest picture the default memory limit lets through (for callers that count pixels).

@@ -55,14 +55,15 @@ def check_decode_limit(f: RczFile, max_pixels: int | None = None,
     cw, ch = f.coded_size
     ph, pw = bitstream.padded_size(ch, cw)  # what is decoded: a 12288x1 strip is 64x12288 (fuzz/, docs/fuzzing.md)
     pixels = max(ph * pw, f.width * f.height)
-    memory = bitstream.decode_memory(pixels) / 2**30
+    needed = bitstream.decode_memory(pixels, cw * ch if f.scale > bitstream.SCALE_ONE else 0)
+    memory = needed / 2**30
     if max_pixels is not None and pixels > max_pixels:
         raise DecodeLimitError(
             f"decoding this {f.width}x{f.height} file needs {pixels:,} pixels at its coded size padded to {bitstream.HYPER_STRIDE}"
             f" (~{memory:.1f} GiB of memory), over the limit of {max_pixels:,}; "
             "raise the limit with max_pixels (--max-pixels)"
         )
-    if max_memory is not None and bitstream.decode_memory(pixels) > max_memory:
+    if max_memory is not None and needed > max_memory:
         raise DecodeLimitError(
             f"decoding this {f.width}x{f.height} file needs ~{memory:.1f} GiB of memory ({pixels:,} pixels at its "
             f"coded size padded to {bitstream.HYPER_STRIDE}), over the limit of {max_memory / 2**30:.1f} GiB; "

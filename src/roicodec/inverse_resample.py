@@ -76,8 +76,12 @@ def inverse_resample(y: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return y
     if height > h or width > w:
         raise ValueError("the inverse of a resampling takes the picture to a size no larger than its own")
+    # at most three float32 pictures alive at a time (bitstream.INVERSE_RESAMPLE_BYTES_PER_PIXEL)
     rows = y[0].detach().float().cpu().numpy().transpose(1, 0, 2).reshape(h, c * w)  # (h, C*w)
     z = _solve_axis0(rows, height).reshape(height, c, w)  # rows solved
+    del rows
     cols = np.ascontiguousarray(z.transpose(2, 1, 0)).reshape(w, c * height)  # (w, C*height)
-    x = _solve_axis0(cols, width).reshape(width, c, height).transpose(1, 2, 0)  # (C, height, width)
-    return torch.from_numpy(np.ascontiguousarray(x))[None].to(y.device).clamp_(0, 1)
+    del z
+    x = _solve_axis0(cols, width).reshape(width, c, height)
+    del cols
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0)))[None].to(y.device).clamp_(0, 1)
