@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import roicodec
+
+T = TypeVar("T")
+
+
+def on_one_and_two_threads(run: Callable[[], T]) -> tuple[T, T]:
+    """``run()`` at 1 and then 2 torch threads (the thread count restored after): the pair that
+    every reproducibility test compares."""
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run()
+        torch.set_num_threads(2)
+        return one, run()
+    finally:
+        torch.set_num_threads(n)
 
 
 def synthetic_image(width: int, height: int, seed: int = 0, noise: float = 6.0) -> Image.Image:

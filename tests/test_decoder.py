@@ -20,6 +20,8 @@ from roicodec import bitstream, decoder, scaling
 from roicodec.images import prepare, to_image, to_padded_tensor
 from roicodec.roi import quality_map
 
+from .conftest import on_one_and_two_threads
+
 FIXTURES = Path(__file__).parent / "fixtures"
 RELEASES = sorted(p for p in FIXTURES.iterdir() if (p / "manifest.json").exists())
 CASES = [(release, name) for release in RELEASES for name in json.loads((release / "manifest.json").read_text())]
@@ -77,14 +79,7 @@ def test_decode_equals_model_reconstruction_exactly(model, card):
 
 def test_decode_is_identical_across_thread_counts(model, card):
     data = roicodec.compress(card, quality=4, model=model)
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        a = np.asarray(roicodec.decompress(data, model=model))
-        torch.set_num_threads(2)
-        b = np.asarray(roicodec.decompress(data, model=model))
-    finally:
-        torch.set_num_threads(n)
+    a, b = on_one_and_two_threads(lambda: np.asarray(roicodec.decompress(data, model=model)))
     assert np.array_equal(a, b)
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 import roicodec
 from roicodec import bitstream, decoder
@@ -12,7 +11,7 @@ from roicodec.images import prepare
 from roicodec.ratecontrol import Budget
 from roicodec.roi import RoiSpec
 
-from .conftest import synthetic_image
+from .conftest import on_one_and_two_threads, synthetic_image
 
 
 def test_reconstruction_is_close_to_the_input(model, card):
@@ -41,14 +40,7 @@ def test_levels_below_zero_make_smaller_files_that_decode(model, card):
 
 
 def test_encode_is_identical_across_thread_counts(model, card):
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        a = roicodec.compress(card, quality=2.5, model=model)
-        torch.set_num_threads(2)
-        b = roicodec.compress(card, quality=2.5, model=model)
-    finally:
-        torch.set_num_threads(n)
+    a, b = on_one_and_two_threads(lambda: roicodec.compress(card, quality=2.5, model=model))
     assert a == b
 
 

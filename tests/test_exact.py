@@ -5,6 +5,8 @@ import torch.nn.functional as F
 
 from roicodec.model.exact import ExactConv2d, ExactConvTranspose2d, ExactSequential, to_fixed
 
+from .conftest import on_one_and_two_threads
+
 
 def _net() -> ExactSequential:
     torch.manual_seed(3)
@@ -39,14 +41,7 @@ def test_exact_path_is_independent_of_summation_order():
 def test_exact_path_is_independent_of_thread_count():
     net = _net()
     x = to_fixed(torch.randn(2, 24, 33, 17) * 20)
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        a = net.forward_exact(x)
-        torch.set_num_threads(2)
-        b = net.forward_exact(x)
-    finally:
-        torch.set_num_threads(n)
+    a, b = on_one_and_two_threads(lambda: net.forward_exact(x))
     assert torch.equal(a, b)
 
 

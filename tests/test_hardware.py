@@ -10,7 +10,7 @@ import torch
 
 import roicodec
 
-from .conftest import synthetic_image
+from .conftest import on_one_and_two_threads, synthetic_image
 
 
 @pytest.mark.parametrize(("model_name", "size", "bpp"), [
@@ -21,14 +21,7 @@ from .conftest import synthetic_image
 def test_narrow_pictures_decode_identically_on_one_and_two_threads(model_name, size, bpp):
     model = roicodec.load_model(model_name)
     data = roicodec.compress(synthetic_image(*size, seed=5), bpp=bpp, model=model)
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = np.asarray(roicodec.decompress(data, model=model))
-        torch.set_num_threads(2)
-        two = np.asarray(roicodec.decompress(data, model=model))
-    finally:
-        torch.set_num_threads(n)
+    one, two = on_one_and_two_threads(lambda: np.asarray(roicodec.decompress(data, model=model)))
     assert np.array_equal(one, two)
 
 
@@ -62,14 +55,7 @@ def test_bf16_decodes_are_near_float32_and_identical_on_one_and_two_threads(monk
     data = roicodec.compress(card, bpp=0.3, model=model)
     reference = np.asarray(roicodec.decompress(data, model=model, precision="float32", realism=realism), np.int16)
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = np.asarray(roicodec.decompress(data, model=model, realism=realism), np.int16)
-        torch.set_num_threads(2)
-        two = np.asarray(roicodec.decompress(data, model=model, realism=realism), np.int16)
-    finally:
-        torch.set_num_threads(n)
+    one, two = on_one_and_two_threads(lambda: np.asarray(roicodec.decompress(data, model=model, realism=realism), np.int16))
     assert np.array_equal(one, two)
     diff = np.abs(one - reference)
     mse = float(np.mean(diff.astype(np.float64) ** 2))
@@ -87,14 +73,7 @@ def test_bf16_encodes_repeat_on_one_and_two_threads_and_cost_little(monkeypatch)
     reference = roicodec.compress(card, quality=4, model=model, precision="float32")
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     assert roicodec.compress(card, quality=4, model=model, precision="float32") == reference
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = roicodec.compress(card, quality=4, model=model)
-        torch.set_num_threads(2)
-        two = roicodec.compress(card, quality=4, model=model)
-    finally:
-        torch.set_num_threads(n)
+    one, two = on_one_and_two_threads(lambda: roicodec.compress(card, quality=4, model=model))
     assert one == two != reference
     assert abs(len(one) / len(reference) - 1) < 0.01
     decode = lambda data: roicodec.decompress(data, model=model, precision="float32")  # noqa: E731

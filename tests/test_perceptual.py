@@ -17,6 +17,8 @@ from roicodec.model.perceptual import HeadConfig, PerceptualHead
 from roicodec.models import load_model, perceptual_head_for
 from roicodec.perceptual_weights import export_head, read_head, read_head_metadata
 
+from .conftest import on_one_and_two_threads
+
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
 
 
@@ -78,14 +80,7 @@ def test_realism_changes_the_background_and_keeps_the_roi(model, roi_file, head_
 
 def test_realism_decode_is_identical_across_thread_counts(model, roi_file, head_file):
     data, _ = roi_file
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = as_array(roicodec.decompress(data, model=model, realism=1.0, perceptual=head_file))
-        torch.set_num_threads(2)
-        two = as_array(roicodec.decompress(data, model=model, realism=1.0, perceptual=head_file))
-    finally:
-        torch.set_num_threads(n)
+    one, two = on_one_and_two_threads(lambda: as_array(roicodec.decompress(data, model=model, realism=1.0, perceptual=head_file)))
     assert np.array_equal(one, two)
 
 

@@ -13,7 +13,7 @@ from roicodec.evaluate.metrics import psnr
 from roicodec.images import prepare, to_image
 from roicodec.ratecontrol import Budget
 
-from .conftest import synthetic_image
+from .conftest import on_one_and_two_threads, synthetic_image
 
 
 def test_parse_scale():
@@ -222,14 +222,7 @@ def test_inverse_resample_undoes_the_encoders_upsampling_exactly_where_bicubic_b
         assert back.shape == x.shape
         assert (back - x).abs().max() < 1e-3  # the least-squares inverse of an upsampling is exact
         assert (scaling.resample(up, 64, 96) - x).abs().max() > 0.02  # bicubic down is not
-    n = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = inverse_resample(scaling.resample(x.clone(), 96, 144), 64, 96)
-        torch.set_num_threads(2)
-        assert torch.equal(one, inverse_resample(scaling.resample(x.clone(), 96, 144), 64, 96))
-    finally:
-        torch.set_num_threads(n)
+    assert torch.equal(*on_one_and_two_threads(lambda: inverse_resample(scaling.resample(x.clone(), 96, 144), 64, 96)))
     with pytest.raises(ValueError, match="no larger"):
         inverse_resample(x, 128, 96)
 
