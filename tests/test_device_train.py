@@ -12,7 +12,7 @@ import pytest
 
 from roicodec import load_model
 from roicodec.model import ModelConfig
-from roicodec.models import RoiCodecWeights
+from roicodec.models import newest_of
 from roicodec.weights import read_metadata
 
 from .conftest import synthetic_image
@@ -35,15 +35,15 @@ def test_device_run_trains_every_shipped_model_and_hands_back_weights_that_join_
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = [p for p in out.iterdir() if p.is_file()]
     assert len(files) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in files)  # $OUT's limits
-    for name, entry in (("fidelity", RoiCodecWeights.FIDELITY_V1), ("highrate", RoiCodecWeights.HIGHRATE_V1)):
+    for name, entry in (("fidelity", newest_of("fidelity")), ("highrate", newest_of("highrate"))):
         assert sorted(out.glob(f"{name}.safetensors.part*")), name
         log = (out / f"train-{name}.log").read_text()
         assert "time budget of 0.02 min spent" in log and "steps/s" in log  # SHARE 0.5 of 0.04 min each
     joined = subprocess.run(["bash", str(SCRIPT), "--join", str(out), str(tmp_path / "back")], env=env,
                             capture_output=True, text=True, timeout=300)
     assert joined.returncode == 0, joined.stderr[-2000:]
-    for name, entry, storage in (("fidelity", RoiCodecWeights.FIDELITY_V1, "packed"),
-                                 ("highrate", RoiCodecWeights.HIGHRATE_V1, "float16")):
+    for name, entry, storage in (("fidelity", newest_of("fidelity"), "packed"),
+                                 ("highrate", newest_of("highrate"), "float16")):
         weights = tmp_path / "back" / f"{name}.safetensors"
         info = read_metadata(weights)
         shipped = read_metadata(entry.value.path)

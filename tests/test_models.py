@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import roicodec
-from roicodec.models import RoiCodecWeights, load_model, model_for_id, model_for_rate, shipped, weights_path
+from roicodec.models import RoiCodecWeights, load_model, model_for_id, model_for_rate, newest, shipped, weights_path
 from roicodec.weights import read_metadata
 
 
@@ -50,8 +50,8 @@ def test_the_decoder_picks_the_model_a_file_names(model, card):
 
 def test_the_encoder_picks_the_model_for_the_rate(card):
     """Without a model, a budget at or above an entry's use_from_bpp is coded by that entry (the one with the
-    highest such start), a quality level and lower rates by the default model."""
-    starts = {e: e.value.meta["meta"].get("use_from_bpp") for e in shipped()}
+    highest such start, of the newest version of each family), a quality level and lower rates by the default model."""
+    starts = {e: e.value.meta["meta"].get("use_from_bpp") for e in newest()}
     default_id = RoiCodecWeights.DEFAULT.value.model_id
     assert roicodec.inspect(roicodec.compress(card, quality=3))["model_id"] == default_id.hex()
     assert roicodec.inspect(roicodec.compress(card, bpp=0.1))["model_id"] == default_id.hex()
@@ -63,3 +63,14 @@ def test_the_encoder_picks_the_model_for_the_rate(card):
         data = roicodec.compress(card, bpp=start * 1.2)
         assert roicodec.inspect(data)["model_id"] == entry.value.model_id.hex()
         assert roicodec.decompress(data).size == card.size  # decoded by the model the file names
+
+
+def test_the_encoder_uses_the_newest_version_of_each_family_and_the_older_ones_still_decode():
+    entries = shipped()
+    chosen = newest()
+    for family in {e.family for e in entries}:
+        versions = sorted((e for e in entries if e.family == family), key=lambda e: e.version)
+        assert [e for e in chosen if e.family == family] == versions[-1:]
+        for old in versions[:-1]:  # decode-only: the files they wrote name them
+            assert model_for_id(old.value.model_id).model_id == old.value.model_id
+    assert RoiCodecWeights.DEFAULT in chosen

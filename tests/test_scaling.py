@@ -32,9 +32,9 @@ def test_auto_ladder_follows_the_budget_and_the_pixel_cap():
 
 
 def test_the_high_rate_ladder_starts_and_climbs_by_its_own_crossings():
-    assert scaling.auto_ladder(768, 512, 0.8, high_rate=True) == [(8, None), (12, 4.5), (16, None)]
-    assert scaling.auto_ladder(768, 512, 1.6, high_rate=True) == [(12, 4.5), (16, None)]
-    assert scaling.auto_ladder(768, 512, 2.0, high_rate=True) == [(12, 4.5), (16, None)]  # 2x only by its level
+    assert scaling.auto_ladder(768, 512, 0.8, high_rate=True) == [(8, None)]
+    assert scaling.auto_ladder(768, 512, 1.6, high_rate=True) == [(12, None)]
+    assert scaling.auto_ladder(768, 512, 2.0, high_rate=True) == [(12, None)]  # 2x only above 1.5x's range
 
 
 def test_resample_keeps_range_and_identity():

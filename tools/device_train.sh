@@ -5,8 +5,8 @@
 # or two to start, and one command runs at most 10 minutes. So the whole run is one call: MINUTES of training
 # in all (first argument, default 8), split between the models, plus about a minute of start-up and export.
 #
-#   fidelity  from src/roicodec/weights/roicodec-fidelity-v1.safetensors, SHARE of the minutes (0.69: 5.5 of 8)
-#   highrate  from src/roicodec/weights/roicodec-highrate-v1.safetensors, the rest (2.5 of 8): end to end at its
+#   fidelity  from the newest src/roicodec/weights/roicodec-fidelity-v<N>.safetensors, SHARE of the minutes (0.69: 5.5 of 8)
+#   highrate  from the newest src/roicodec/weights/roicodec-highrate-v<N>.safetensors, the rest (2.5 of 8): end to end at its
 #             own levels (λ 0.011-1.41, the transforms pretrained at 0.125, the latent codec fitted on CPU)
 #
 # `roicodec train --init` trains the architecture it starts from, at its level range, warms the learning rate
@@ -31,7 +31,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS:-"fidelity highrate"}
 
-init_of() { local v="INIT_${1^^}"; echo "${!v:-src/roicodec/weights/roicodec-$1-v1.safetensors}"; }  # INIT_FIDELITY, INIT_HIGHRATE
+# the newest shipped version of a family (the encoder's: models.newest), unless INIT_FIDELITY / INIT_HIGHRATE say
+newest_of() { ls src/roicodec/weights/roicodec-"$1"-v[0-9]*.safetensors | grep -v -- -perceptual | sort -V | tail -1; }
+init_of() { local v="INIT_${1^^}"; echo "${!v:-$(newest_of "$1")}"; }
 
 if [ "${1:-}" = "--join" ]; then
   src=${2:?--join needs the folder the device files came back to}; run=${3:?and a run folder}

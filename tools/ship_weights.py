@@ -27,12 +27,12 @@ from pathlib import Path
 
 from roicodec.evaluate.rd import bd_rate
 from roicodec.model import ModelConfig
-from roicodec.models import WEIGHTS_DIR, RoiCodecWeights, entry_for_id
+from roicodec.models import WEIGHTS_DIR, RoiCodecWeights, entry_for_id, newest_of
 from roicodec.weights import read_metadata, read_model, recompact, storage_of
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The run folder's files, by the family the device run trained (tools/device_train.sh).
-RUN_FILES = {"fidelity": RoiCodecWeights.FIDELITY_V1, "highrate": RoiCodecWeights.HIGHRATE_V1}
+RUN_FILES = {"fidelity": newest_of("fidelity"), "highrate": newest_of("highrate")}
 #: The release measurements (docs/results.md) that regenerate the docs figures with the registered models.
 FIGURES = [
     "python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25 --json docs/kodak_bench.json",

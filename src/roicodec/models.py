@@ -58,12 +58,24 @@ class RoiCodecWeights(Enum):
     FIDELITY_V1 = Weights("roicodec-fidelity-v1.safetensors", "MSE-optimised variable-rate ROI model")
     HIGHRATE_V1 = Weights("roicodec-highrate-v1.safetensors",
                           "high-rate model: pretrained Ballé-2017 transforms (MIT, LICENSE-bls2017) + fitted latent codec")
+    HIGHRATE_V2 = Weights("roicodec-highrate-v2.safetensors",
+                          "high-rate model v1 with its latent codec refitted (tools/refit_latent_codec.py): "
+                          "Ballé-2017 transforms (MIT, LICENSE-bls2017)")
     DEFAULT = FIDELITY_V1
 
     @property
     def label(self) -> str:
         """The entry's short name, e.g. 'fidelity-v1'."""
         return self.name.lower().replace("_", "-")
+
+    @property
+    def family(self) -> str:
+        """'FIDELITY' for FIDELITY_V1: the versions of one model, of which the encoder uses the newest."""
+        return self.name.rsplit("_V", 1)[0]
+
+    @property
+    def version(self) -> int:
+        return int(self.name.rsplit("_V", 1)[1])
 
     @classmethod
     def named(cls, name: str) -> "RoiCodecWeights | None":
@@ -110,11 +122,25 @@ def shipped() -> list[RoiCodecWeights]:
     return [entry for entry in RoiCodecWeights if entry.value.path.exists()]
 
 
+def newest() -> list[RoiCodecWeights]:
+    """The installed entries the encoder chooses from: the newest version of each family. The older
+    versions stay installed to decode the files that name them."""
+    entries = shipped()
+    top = {e.family: max(x.version for x in entries if x.family == e.family) for e in entries}
+    return [e for e in entries if e.version == top[e.family]]
+
+
+def newest_of(family: str) -> RoiCodecWeights:
+    """The newest installed version of a family ('FIDELITY', 'HIGHRATE'): what a new run starts from."""
+    return next(e for e in newest() if e.family == family.upper())
+
+
 def model_for_rate(bpp: float | None, device: str | None = None) -> RoiCodecModel:
-    """The shipped model for a budget of ``bpp`` bits per pixel: the one whose ``use_from_bpp`` (weights
-    metadata) is the highest at or below it; the default model for a quality level or a low rate."""
+    """The shipped model for a budget of ``bpp`` bits per pixel: of the newest versions, the one whose
+    ``use_from_bpp`` (weights metadata) is the highest at or below it; the default model for a quality
+    level or a low rate."""
     chosen, start = RoiCodecWeights.DEFAULT, 0.0
-    for entry in shipped() if bpp is not None else []:
+    for entry in newest() if bpp is not None else []:
         begin = entry.value.meta["meta"].get("use_from_bpp")
         if begin is not None and start < float(begin) <= bpp:
             chosen, start = entry, float(begin)

@@ -103,7 +103,7 @@ class RateCurve:
     nearly linear, so rate control needs fewer real encodes.
     """
 
-    def __init__(self, bpp_at_levels: list[float], pixels: int, min_level: float) -> None:
+    def __init__(self, bpp_at_levels: list[float], pixels: float, min_level: float) -> None:
         """bpp_at_levels[i] is the typical bpp at level min_level + i."""
         if len(bpp_at_levels) < 2 or min(bpp_at_levels) <= 0:
             raise ValueError("a rate curve needs a positive bpp for at least two levels")
@@ -115,7 +115,7 @@ class RateCurve:
         self.max_level = self.min_level + len(logs) - 1
 
     @classmethod
-    def from_metadata(cls, meta: dict, level_range: LevelRange, pixels: int) -> "RateCurve | None":
+    def from_metadata(cls, meta: dict, level_range: LevelRange, pixels: float) -> "RateCurve | None":
         """The measured bpp-per-level curve a weights file ships (``rate_curve_bpp`` from level
         ``rate_curve_min_level`` up), or None when it has none or it does not span the model's levels."""
         bpp = meta.get("rate_curve_bpp")

@@ -43,12 +43,13 @@ CLIMB_LEVEL = (4.0, 5.5)
 #: The same for the high-rate model (Ballé-2017 transforms), which the default also climbs with. Since
 #: the decoder undoes the encoder's upsampling by least squares (inverse_resample.py) the larger scales
 #: keep their detail, and on 6 Kodak images (design-decisions item 26) 1.5x beats 2x by 0.7 dB at 1.75 and
-#: 2.0 bpp and 0.4 dB at 2.5; 2x wins only where 1.5x lands at level 4.5 or above (+0.0 to +0.5 dB there).
-#: So the ladder starts at 1.5x from 1.5 bpp and climbs by that level alone. Native never climbs by its
-#: level: at 0.8 bpp pictures at native level 2.4 gained 1.2 dB at 1.5x and pictures at level 3.9-4.2 lost
-#: up to 1.2 dB (below HIGH_RATE_CONTEST_BPP it stays native).
+#: 2.0 bpp and 0.4 dB at 2.5; 2x won only where 1.5x lands at level 4.5 or above, by +0.0 to +0.5 dB near
+#: 43 dB, for twice the encode time and a decode over 1 s (1.2 s on Kodak, 2 cores). So the ladder starts at
+#: 1.5x from 1.5 bpp and stops there (None: no climb); 2x stays for budgets above 1.5x's largest file
+#: (``ABOVE_RANGE``). Native never climbs by its level: at 0.8 bpp pictures at native level 2.4 gained
+#: 1.2 dB at 1.5x and pictures at level 3.9-4.2 lost up to 1.2 dB (below HIGH_RATE_CONTEST_BPP it stays native).
 HIGH_RATE_START_BPP = (0.0, 1.5, math.inf)
-HIGH_RATE_CLIMB_LEVEL = (None, 4.5)
+HIGH_RATE_CLIMB_LEVEL = (None, None)
 #: Budgets (bpp) where the native and 1.5x curves of the high-rate model cross, at a rate that moves with
 #: the picture: 1.5x lost up to 1.2 dB on smooth pictures near 40 dB and gained up to 2.6 dB on detailed
 #: ones at the same budget, and the map's level did not tell them apart. There the encoder codes both
@@ -95,7 +96,12 @@ def auto_ladder(width: int, height: int, bpp: float, high_rate: bool = False) ->
     steps = [i for i in range(first, len(LADDER)) if within_auto_cap(width, height, LADDER[i])]
     if not steps:
         return [(SCALE_ONE, None)]
-    return [(LADDER[i], climb[i] if i != steps[-1] else None) for i in steps]
+    ladder = []
+    for i in steps:  # up to the first step that does not climb
+        ladder.append((LADDER[i], climb[i] if i != steps[-1] else None))
+        if ladder[-1][1] is None:
+            break
+    return ladder
 
 
 def above_range(width: int, height: int) -> list[int]:

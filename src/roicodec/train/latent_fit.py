@@ -10,6 +10,7 @@ Ballé-2017 transforms (tools/import_bls2017.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,12 @@ def rate_bpp(model: RoiCodecModel, y: torch.Tensor, q: torch.Tensor) -> torch.Te
     return sum((-torch.log2(lik)).sum() for lik in out.likelihoods.values()) / pixels
 
 
-def fit_latent_codec(model: RoiCodecModel, latents: torch.Tensor, cfg: FitConfig = FitConfig()) -> list[dict]:
+def fit_latent_codec(model: RoiCodecModel, latents: torch.Tensor, cfg: FitConfig = FitConfig(),
+                     check: Callable[[int], None] | None = None, check_every: int = 250) -> list[dict]:
     """Train model.latent_codec for cfg.steps on random batches of ``latents`` at random quality maps
-    (uniform, regions, gradients: train.data.random_quality_maps); returns the loss history."""
+    (uniform, regions, gradients: train.data.random_quality_maps); returns the loss history. ``check(step)``
+    runs every ``check_every`` steps and at the end (a held-out measure; it may switch the codec to eval
+    mode: the loop switches it back)."""
     codec = model.latent_codec
     codec.train()
     rng = np.random.default_rng(cfg.seed)
@@ -80,6 +84,10 @@ def fit_latent_codec(model: RoiCodecModel, latents: torch.Tensor, cfg: FitConfig
         bar.set_postfix(bpp=f"{ema:.4f}", lr=f"{lr:.1e}")
         if (step + 1) % 500 == 0 or step + 1 == cfg.steps:
             history.append({"step": step + 1, "bpp": ema})
+        if check is not None and ((step + 1) % check_every == 0 or step + 1 == cfg.steps):
+            with torch.no_grad():
+                check(step + 1)
+            codec.train()
     codec.eval()
     for p in codec.parameters():
         p.requires_grad_(False)
