@@ -31,10 +31,12 @@ def test_auto_ladder_follows_the_budget_and_the_pixel_cap():
     assert scaling.auto_ladder(4000, 3000, 1.5) == [(8, None)]  # a large photo stays at its own size
 
 
-def test_the_high_rate_ladder_starts_and_climbs_by_its_own_crossings():
-    assert scaling.auto_ladder(768, 512, 0.8, high_rate=True) == [(8, None)]
-    assert scaling.auto_ladder(768, 512, 1.6, high_rate=True) == [(12, None)]
-    assert scaling.auto_ladder(768, 512, 2.0, high_rate=True) == [(12, None)]  # 2x only above 1.5x's range
+def test_the_high_rate_model_tries_1_5x_from_its_threshold():
+    start = scaling.HIGH_RATE_UPSCALE_BPP
+    assert scaling.high_rate_scale(768, 512, start * 0.99) == 8
+    assert scaling.high_rate_scale(768, 512, start) == 12
+    assert scaling.high_rate_scale(768, 512, 2.0) == 12  # 2x only above 1.5x's range (above_range)
+    assert scaling.high_rate_scale(4000, 3000, 1.0) == 8  # a large photo stays at its own size
 
 
 def test_resample_keeps_range_and_identity():
@@ -129,38 +131,20 @@ def test_the_high_rate_model_codes_larger_by_default_at_high_rates():
     assert psnr(roicodec.decompress(res.data), card) > psnr(roicodec.decompress(native.data), card)
 
 
-def test_the_high_rate_model_keeps_the_nearer_of_two_scales_where_they_cross():
-    high = roicodec.load_model("highrate-v1")
-    card = synthetic_image(160, 128, seed=7, noise=1.0)
-    lo, hi = scaling.HIGH_RATE_CONTEST_BPP
-    bpp = (lo + hi) / 2
-    files = {s: roicodec.compress(card, bpp=bpp, model=high, scale=s) for s in (1, 1.5)}
-    quality = {s: psnr(roicodec.decompress(d), card) for s, d in files.items()}
-    chosen = roicodec.compress(card, bpp=bpp, model=high)
-    assert chosen == files[max(quality, key=quality.get)]
-
-
-def test_the_contest_decodes_its_candidates_from_the_encoders_own_latent(monkeypatch):
-    """The contest's decodes reuse each winning trial's exact latent (no entropy decoding), and that
-    latent gives the pixels decoding the file gives."""
-    from roicodec import encoder
-
-    high = roicodec.load_model("highrate-v1")
-    card = synthetic_image(160, 128, seed=7, noise=1.0)
-    lo, hi = scaling.HIGH_RATE_CONTEST_BPP
-    size = int((lo + hi) / 2 * 160 * 128 / 8)
-    job = encoder.EncodeJob(prepare(card), high, Budget(size=size))
-    job._kept = {}
-    data = job.encode(12, 5.0, 0.0)
-    f = decoder.parse(data, high)
-    assert torch.equal(decoder.reconstruct(f, high, latent=job._kept[data]), decoder.reconstruct(f, high))
-    entropy_decodes = []
-    decode_latent = decoder.decode_latent
-    monkeypatch.setattr(decoder, "decode_latent", lambda *a: entropy_decodes.append(1) or decode_latent(*a))
-    chosen = roicodec.compress(card, size=size, model=high)
-    assert not entropy_decodes
-    roicodec.decompress(chosen)
-    assert entropy_decodes  # the counter counts
+def test_the_high_rate_model_codes_native_where_the_larger_picture_cannot_hold_the_budget():
+    """From HIGH_RATE_UPSCALE_BPP the high-rate model codes 1.5x, unless the 1.5x picture's smallest file is
+    over the budget: then native size, in range (a noisy picture: 0.32 bpp natively, 0.67 at 1.5x, at level -3)."""
+    high = roicodec.load_model("highrate-v2")
+    bpp = 0.5
+    assert bpp >= scaling.HIGH_RATE_UPSCALE_BPP
+    budget = int(bpp * 160 * 128 / 8)
+    smooth = roicodec.compress_detailed(synthetic_image(160, 128, seed=7, noise=1.0), bpp=bpp, model=high)
+    assert smooth.scale == 12 and smooth.in_range and budget * 0.99 <= smooth.size <= budget
+    noisy = synthetic_image(160, 128, seed=7, noise=32.0)
+    assert len(roicodec.compress(noisy, quality=-3, model=high, scale=1.5)) > budget
+    res = roicodec.compress_detailed(noisy, bpp=bpp, model=high)
+    assert res.scale == 8 and res.in_range and budget * 0.99 <= res.size <= budget
+    assert res.data == roicodec.compress(noisy, bpp=bpp, model=high, scale=1)
 
 
 def test_auto_scale_stays_native_at_a_low_rate(model, card):

@@ -118,11 +118,9 @@ PERCEPTUAL_HALO = 3
 
 
 def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
-                  tile: int | None = TILE, latent: torch.Tensor | None = None, precision: str = "auto") -> torch.Tensor:
+                  tile: int | None = TILE, precision: str = "auto") -> torch.Tensor:
     """(1, 3, H, W) in [0, 1] at the coded size, padded to the hyper stride. Realism above 0 adds the
-    perceptual head's texture outside the file's regions of interest (``head``, or the shipped one).
-    ``latent``: the file's exact latent where the caller already has it (the encoder, from the compress
-    that wrote the file: the integers entropy decoding gives), which skips entropy decoding. ``precision``
+    perceptual head's texture outside the file's regions of interest (``head``, or the shipped one). ``precision``
     "auto" runs the synthesis (and head) in bf16 where hardware.bf16_synthesis says it pays; "float32" never.
     The synthesis (and head) run over tiles of ``tile`` latent positions (model/tiling.py; None: whole):
     a big picture needs the memory of one tile, with the untiled pixels (tests/test_tiling.py)."""
@@ -143,16 +141,16 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
         q = file_levels(f, model.config.level_range).to(model.device)
         halo = model.synthesis_halo + (PERCEPTUAL_HALO if realism > 0 else 0)
         importance = file_importance(f).to(model.device)
-        y = decode_latent(f, model) if latent is None else latent
+        y = decode_latent(f, model)
         return run_tiled(synthesis, [y, q, importance], halo=halo, tile=tile)
 
 
 def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
-                tile: int | None = TILE, latent: torch.Tensor | None = None, precision: str = "auto") -> torch.Tensor:
+                tile: int | None = TILE, precision: str = "auto") -> torch.Tensor:
     """(1, 3, height, width) in [0, 1]: the coded picture, resampled back where it was coded at another
     scale: up by ``scaling.resample``, down by its least-squares inverse (the encoder's upsampling
-    undone; ``latent`` and ``precision`` as for coded_picture)."""
-    x_hat = coded_picture(f, model, realism, head, tile, latent, precision)
+    undone; ``precision`` as for coded_picture)."""
+    x_hat = coded_picture(f, model, realism, head, tile, precision)
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size

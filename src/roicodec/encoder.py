@@ -4,7 +4,7 @@ A job holds the prepared picture, the model, the importance map and ROI strength
 and caches the analysis's latent per coding scale, so that the many trials of rate control only
 re-run the entropy coder. ``encode`` makes one file, ``search`` runs rate control at one scale,
 ``refine`` optimises the latent (``--effort``) and ``run`` picks the coding scale: ``descend``,
-``contest``, ``climb`` and ``above_range`` (the default ``fit`` and ``--scale auto``; scaling.py).
+``larger_or_native``, ``climb`` and ``above_range`` (the default ``fit`` and ``--scale auto``; scaling.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import bitstream, scaling
-from .decoder import coded_picture, parse, reconstruct
+from .decoder import coded_picture, parse
 from .errors import BudgetError
 from .hardware import bf16_analysis
 from .images import PreparedImage, pad_to_stride, to_tensor
@@ -90,9 +90,6 @@ class EncodeJob:
         self.level_range = model.config.level_range
         self._latents: dict[int, torch.Tensor] = {}
         self._blocks: dict[int, np.ndarray | None] = {}
-        #: While not None, each file encode() writes -> its exact latent (contest decodes the winner of a
-        #: search without entropy decoding it again: a quarter of its time at 1.2 bpp).
-        self._kept: dict[bytes, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ per coding scale
     def coded_size(self, scale: int) -> tuple[int, int]:
@@ -150,10 +147,7 @@ class EncodeJob:
             width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id, base_level=base,
             roi_strength=strength, importance=blocks, z_payload=code.z_string, y_payloads=code.y_strings, scale=scale,
         )
-        data = bitstream.pack(f, self.level_range)
-        if self._kept is not None:
-            self._kept[data] = code.y_hat_int
-        return data
+        return bitstream.pack(f, self.level_range)
 
     def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
                latent: torch.Tensor | None = None, give_up_below: float | None = None) -> tuple[CompressResult, bool]:
@@ -193,15 +187,12 @@ class EncodeJob:
         elif self.budget.size is None:
             # a quality level means the same thing only at one scale
             result = self.search(bitstream.SCALE_ONE, self.strength)[0]
-        elif scale == scaling.AUTO or high_rate:
-            bpp = 8 * self.budget.size / (w * h)
-            lo, hi = scaling.HIGH_RATE_CONTEST_BPP
-            if high_rate and lo <= bpp < hi and scaling.within_auto_cap(w, h, scaling.LADDER[1]):
-                result = self.contest([bitstream.SCALE_ONE, scaling.LADDER[1]])
-            else:
-                result = self.climb(scaling.auto_ladder(w, h, bpp, high_rate))
+        elif high_rate:
+            result = self.larger_or_native(scaling.high_rate_scale(w, h, 8 * self.budget.size / (w * h)))
             if scale == scaling.FIT:
                 result = self.above_range(result)
+        elif scale == scaling.AUTO:
+            result = self.climb(scaling.auto_ladder(w, h, 8 * self.budget.size / (w * h)))
         else:
             result = self.above_range(self.descend())
         return self.refine(result, refine_steps) if refine_steps else result
@@ -216,38 +207,26 @@ class EncodeJob:
         for i, (sc, climb_level) in enumerate(ladder):
             stop = None if climb_level is None else climb_level - top_lift
             result, stopped = self.search(sc, self.strength, stop, keep_lift=i > 0)
-            if i and ((not result.in_range and result.base_level <= self.level_range.low)
-                      or result.roi_strength != self.strength):
-                # the larger picture does not fit the budget, or fits only by lowering the ROI's lift:
-                # the scale below, searched to the end
-                return self.search(ladder[i - 1][0], self.strength)[0]
+            if i and not self._fits(result):
+                return self.search(ladder[i - 1][0], self.strength)[0]  # the scale below, searched to the end
             if not stopped:
                 break
         return result
 
-    def contest(self, scales: list[int]) -> CompressResult:
-        """Rate control at each scale; of the files within the budget (and with the ROI's full lift, if any
-        has it), the one whose decode is nearest the picture (MSE on the 8-bit grid) wins. Where two
-        scales' R-D curves cross at a rate that depends on the content, the encoder measures instead of
-        guessing, for one more search and a decode per scale."""
-        w, h = self.prepared.size
-        x = to_tensor(self.prepared.rgb).to(self.model.device).mul_(255)
-        best: tuple[tuple[bool, bool, float], CompressResult] | None = None
-        for sc in scales:
-            self._kept = {}
-            try:
-                res, _ = self.search(sc, self.strength)
-                latent = self._kept.get(res.data)
-            finally:
-                self._kept = None
-            with torch.inference_mode():
-                x_hat = reconstruct(parse(res.data, self.model), self.model, latent=latent,
-                                    precision=self.precision)[:, :, :h, :w]
-            err = float(x_hat.mul(255).round_().sub_(x).pow_(2).mean())
-            key = (len(res.data) > self.budget.size, res.roi_strength < self.strength, err)
-            if best is None or key < best[0]:
-                best = (key, res)
-        return best[1]
+    def larger_or_native(self, scale: int) -> CompressResult:
+        """The high-rate model's choice (scaling.HIGH_RATE_UPSCALE_BPP): rate control at ``scale``, or at
+        native size where the picture at that scale does not fit the budget or fits only by lowering the
+        ROI's lift."""
+        if scale == bitstream.SCALE_ONE:
+            return self.search(scale, self.strength)[0]
+        result, _ = self.search(scale, self.strength, keep_lift=True)
+        return result if self._fits(result) else self.search(bitstream.SCALE_ONE, self.strength)[0]
+
+    def _fits(self, result: CompressResult) -> bool:
+        """Whether a file at a larger scale holds the budget with the ROI's full lift (else the caller codes
+        the scale below)."""
+        return not (not result.in_range and result.base_level <= self.level_range.low) \
+            and result.roi_strength == self.strength
 
     def descend(self) -> CompressResult:
         """Native size, or smaller while the map's top level (the ROI's, with an ROI) lands below

@@ -13,7 +13,8 @@ Scales are in eighths (bitstream.SCALE_ONE = 8), the unit the file stores.
 Three ways to choose (``parse_scale``): a fixed scale; ``auto``, which climbs where the larger picture
 gives more quality (this ladder); and the default, ``fit``: native size, except smaller
 (``BELOW_RANGE``) for a budget that native coding would spend below level ``DESCEND_LEVEL`` or cannot
-reach at all, and larger (``ABOVE_RANGE``) for a budget over the largest native file. Each shipped
+reach at all, and larger (``ABOVE_RANGE``) for a budget over the largest native file; the high-rate
+model codes 1.5x from ``HIGH_RATE_UPSCALE_BPP`` (native where 1.5x cannot hold the budget). Each shipped
 model's gain units stop at its lowest and highest trained levels; resampling extends their reach where
 extrapolated gains fall off the R-D curve, and at the bottom it wins before the end of the range, as
 AV1's super-resolution does (docs/design-decisions.md item 23).
@@ -21,7 +22,6 @@ AV1's super-resolution does (docs/design-decisions.md item 23).
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -40,21 +40,17 @@ START_BPP = (0.0, 0.35, 1.2)
 #: is the ROI's (base + strength): its blocks are coded like a picture at that level
 #: (docs/results.md, "Every image": +0.3 dB ROI-PSNR on pedestrians and COCO at 0.2 bpp).
 CLIMB_LEVEL = (4.0, 5.5)
-#: The same for the high-rate model (Ballé-2017 transforms), which the default also climbs with. Since
-#: the decoder undoes the encoder's upsampling by least squares (inverse_resample.py) the larger scales
-#: keep their detail, and on 6 Kodak images (design-decisions item 26) 1.5x beats 2x by 0.7 dB at 1.75 and
-#: 2.0 bpp and 0.4 dB at 2.5; 2x won only where 1.5x lands at level 4.5 or above, by +0.0 to +0.5 dB near
-#: 43 dB, for twice the encode time and a decode over 1 s (1.2 s on Kodak, 2 cores). So the ladder starts at
-#: 1.5x from 1.5 bpp and stops there (None: no climb); 2x stays for budgets above 1.5x's largest file
-#: (``ABOVE_RANGE``). Native never climbs by its level: at 0.8 bpp pictures at native level 2.4 gained
-#: 1.2 dB at 1.5x and pictures at level 3.9-4.2 lost up to 1.2 dB (below HIGH_RATE_CONTEST_BPP it stays native).
-HIGH_RATE_START_BPP = (0.0, 1.5, math.inf)
-HIGH_RATE_CLIMB_LEVEL = (None, None)
-#: Budgets (bpp) where the native and 1.5x curves of the high-rate model cross, at a rate that moves with
-#: the picture: 1.5x lost up to 1.2 dB on smooth pictures near 40 dB and gained up to 2.6 dB on detailed
-#: ones at the same budget, and the map's level did not tell them apart. There the encoder codes both
-#: and keeps the decode nearer the picture (EncodeJob.contest).
-HIGH_RATE_CONTEST_BPP = (0.9, 1.5)
+#: The high-rate model (Ballé-2017 transforms) codes the picture 1.5x larger from this budget (bpp of the
+#: picture), at native size where the 1.5x picture cannot hold the budget (or the ROI's full lift). Its
+#: transforms saturate at native size (35.7 dB on Kodak unrounded), and since its latent codec was refitted
+#: (highrate-v2, design-decisions item 27) the low levels the larger picture is coded at cost far fewer
+#: bytes: on 20 training pictures 1.5x gained +0.23 / +0.47 / +0.69 / +1.12 / +1.58 dB over native at 0.4 /
+#: 0.5 / 0.6 / 0.8 / 1.0 bpp, and within 0.1 dB on average of the better of the two per picture, so the
+#: encoder no longer codes and decodes both (highrate-v1's contest from 0.9 to 1.5 bpp). At 0.3 the 1.5x
+#: picture fits on 7 of 20 and gained -0.07 dB (benchmarks/high_rate_scales.py). The least-squares resampling back (inverse_resample.py) keeps the detail;
+#: 2x gained 0-0.5 dB over 1.5x only near 43 dB, for twice the time and a decode over 1 s, so it is left
+#: to budgets above 1.5x's largest file (``ABOVE_RANGE``).
+HIGH_RATE_UPSCALE_BPP = 0.4
 #: The automatic choice never codes more pixels than this: time and memory grow with them, and a
 #: large photograph is smooth at pixel level, where native coding does not saturate as early.
 AUTO_MAX_PIXELS = 1 << 22
@@ -88,20 +84,20 @@ def parse_scale(scale: float | str) -> int | str:
     return int(round(eighths))
 
 
-def auto_ladder(width: int, height: int, bpp: float, high_rate: bool = False) -> list[tuple[int, float | None]]:
+def auto_ladder(width: int, height: int, bpp: float) -> list[tuple[int, float | None]]:
     """(scale, level at which to climb to the next one, or None) to try in order, for a budget of
-    bpp bits per picture pixel; ``high_rate``: with the high-rate model's crossings."""
-    start, climb = (HIGH_RATE_START_BPP, HIGH_RATE_CLIMB_LEVEL) if high_rate else (START_BPP, CLIMB_LEVEL)
-    first = max(i for i, b in enumerate(start) if bpp >= b)
+    bpp bits per picture pixel (``--scale auto``; the high-rate model has its own rule, HIGH_RATE_UPSCALE_BPP)."""
+    first = max(i for i, b in enumerate(START_BPP) if bpp >= b)
     steps = [i for i in range(first, len(LADDER)) if within_auto_cap(width, height, LADDER[i])]
     if not steps:
         return [(SCALE_ONE, None)]
-    ladder = []
-    for i in steps:  # up to the first step that does not climb
-        ladder.append((LADDER[i], climb[i] if i != steps[-1] else None))
-        if ladder[-1][1] is None:
-            break
-    return ladder
+    return [(LADDER[i], CLIMB_LEVEL[i] if i != steps[-1] else None) for i in steps]
+
+
+def high_rate_scale(width: int, height: int, bpp: float) -> int:
+    """The scale the high-rate model tries first: 1.5x from HIGH_RATE_UPSCALE_BPP within the pixel cap."""
+    up = LADDER[1]
+    return up if bpp >= HIGH_RATE_UPSCALE_BPP and within_auto_cap(width, height, up) else SCALE_ONE
 
 
 def above_range(width: int, height: int) -> list[int]:
