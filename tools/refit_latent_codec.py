@@ -26,7 +26,7 @@ from PIL import Image
 import torch
 import torch.nn.functional as F
 
-from roicodec.images import pad_to_stride
+from roicodec.images import pad_to_stride, to_tensor
 from roicodec.models import load_model, weights_path
 from roicodec.train.data import CropSampler, list_images
 from roicodec.train.latent_fit import FitConfig, analysis_latents, fit_latent_codec, rate_bpp
@@ -43,8 +43,7 @@ def held_out_latents(model, folder: str, count: int = 12) -> list[torch.Tensor]:
     out = []
     with torch.inference_mode():
         for path in list_images(folder)[:count]:
-            rgb = np.asarray(Image.open(path).convert("RGB"))
-            x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255)
+            x = to_tensor(np.asarray(Image.open(path).convert("RGB")))
             out.append(model.g_a(pad_to_stride(x)).float().clone())
     return out
 

@@ -225,8 +225,8 @@ class EncodeJob:
     def _fits(self, result: CompressResult) -> bool:
         """Whether a file at a larger scale holds the budget with the ROI's full lift (else the caller codes
         the scale below)."""
-        return not (not result.in_range and result.base_level <= self.level_range.low) \
-            and result.roi_strength == self.strength
+        fits_budget = result.in_range or result.base_level > self.level_range.low
+        return fits_budget and result.roi_strength == self.strength
 
     def descend(self) -> CompressResult:
         """Native size, or smaller while the map's top level (the ROI's, with an ROI) lands below

@@ -22,7 +22,6 @@ AV1's super-resolution does (docs/design-decisions.md item 23).
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
@@ -47,9 +46,10 @@ CLIMB_LEVEL = (4.0, 5.5)
 #: bytes: on 20 training pictures 1.5x gained +0.23 / +0.47 / +0.69 / +1.12 / +1.58 dB over native at 0.4 /
 #: 0.5 / 0.6 / 0.8 / 1.0 bpp, and within 0.1 dB on average of the better of the two per picture, so the
 #: encoder no longer codes and decodes both (highrate-v1's contest from 0.9 to 1.5 bpp). At 0.3 the 1.5x
-#: picture fits on 7 of 20 and gained -0.07 dB (benchmarks/high_rate_scales.py). The least-squares resampling back (inverse_resample.py) keeps the detail;
-#: 2x gained 0-0.5 dB over 1.5x only near 43 dB, for twice the time and a decode over 1 s, so it is left
-#: to budgets above 1.5x's largest file (``ABOVE_RANGE``).
+#: picture fits on 7 of 20 and gained -0.07 dB (benchmarks/high_rate_scales.py). The least-squares
+#: resampling back (inverse_resample.py) keeps the detail; 2x gained 0-0.5 dB over 1.5x only near 43 dB,
+#: for twice the time and a decode over 1 s, so it is left to budgets above 1.5x's largest file
+#: (``ABOVE_RANGE``).
 HIGH_RATE_UPSCALE_BPP = 0.4
 #: The automatic choice never codes more pixels than this: time and memory grow with them, and a
 #: large photograph is smooth at pixel level, where native coding does not saturate as early.
