@@ -20,7 +20,7 @@ from PIL import Image
 
 import roicodec
 from roicodec.evaluate.metrics import psnr
-from roicodec.models import load_model
+from roicodec.models import load_model, newest_of
 from roicodec.train.data import list_images
 
 
@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--images", required=True)
     ap.add_argument("--limit", type=int, default=16)
     ap.add_argument("--bpp", default="0.3,0.5,0.7,1,1.5,2")
-    ap.add_argument("--models", default="fidelity-v1,highrate-v1", help="shipped names or weights files")
+    ap.add_argument("--models", default=f"{newest_of('fidelity').label},{newest_of('highrate').label}",
+                    help="shipped names or weights files (default: the newest version of each family)")
     ap.add_argument("--json", help="write the per-image rows here")
     args = ap.parse_args()
     files = list_images(args.images)[: args.limit]
