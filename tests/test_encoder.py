@@ -123,3 +123,20 @@ def test_a_strong_roi_the_high_rate_model_cannot_hold_falls_back_to_the_default_
     assert roicodec.inspect(res.data)["model"] == "fidelity-v1"
     plain = roicodec.compress_detailed(card, bpp=start * 1.5)  # no ROI: the high-rate model holds it
     assert roicodec.inspect(plain.data)["model"] != "fidelity-v1"
+
+
+def test_the_size_estimate_is_near_the_real_size(model, card):
+    """Rate control's cheap trial (EncodeJob.estimate) is within a few per cent of the file it stands for."""
+    job = _job(model, card, Budget(size=2000))
+    for level in (-2.0, 1.0, 4.0):
+        real = len(job.encode(bitstream.SCALE_ONE, level, 0.0))
+        assert abs(job.estimate(bitstream.SCALE_ONE, level, 0.0) / real - 1) < 0.05
+
+
+@pytest.mark.parametrize("size, bpp", [((192, 128), 0.4), ((400, 336), 0.3), ((400, 336), 1.2)])
+def test_rate_control_is_identical_across_thread_counts(size, bpp):
+    """The estimate picks the levels tried, so it must not depend on the thread count either: the files
+    of a budget (the default model, and the high-rate one at 1.2 bpp) are the same on 1 and 2 threads."""
+    im = synthetic_image(*size, seed=11)
+    one, two = on_one_and_two_threads(lambda: roicodec.compress(im, bpp=bpp))
+    assert one == two

@@ -180,3 +180,55 @@ def test_rate_curve_with_levels_below_zero():
         assert curve.inverse(curve.at(level)) == pytest.approx(level, abs=1e-9)
     assert curve.at(-1.0) == pytest.approx(math.log(0.05 * 10000 / 8))
     assert curve.inverse(-1e9) == -2.0
+
+
+def _sized(size_at):
+    calls: list[float] = []
+
+    def encode(level):
+        calls.append(level)
+        return b"x" * int(size_at(level))
+
+    return encode, calls
+
+
+def test_an_estimate_leads_the_search_to_the_budget_in_one_or_two_encodes():
+    """An estimate a few per cent off, by a ratio that drifts slowly with the level (as the float entropy
+    model's does), and a wrong curve: the guide lands within the window in at most two encodes."""
+    real = lambda level: 400.0 * math.exp(0.68 * level) + 37 * math.sin(level * 3) ** 2  # noqa: E731
+    estimate = lambda level: real(level) * (0.97 + 0.004 * level)  # noqa: E731
+    curve = RateCurve([0.1 * math.exp(0.3 * k) for k in range(8)], 40000, min_level=0.0)
+    guided, unguided = 0, 0
+    for budget in (450, 1000, 3000, 7000, 20000, 40000):
+        encode, calls = _sized(real)
+        res = search_base_level(encode, budget, TRAINED, curve, estimate=estimate)
+        assert res.in_range and budget * 0.99 <= len(res.data) <= budget
+        assert len(calls) <= 2
+        guided += len(calls)
+        encode, calls = _sized(real)
+        assert search_base_level(encode, budget, TRAINED, curve).in_range
+        unguided += len(calls)
+    assert guided < unguided
+
+
+@pytest.mark.parametrize("estimate", [lambda level: 1000.0, lambda level: 5000.0 * math.exp(-level),
+                                      lambda level: 300.0 * (1 + math.sin(7 * level) ** 2) * math.exp(0.7 * level)])
+def test_a_wrong_estimate_costs_trials_never_the_budget(estimate):
+    """Flat, falling or bumpy: the guide leads only GUIDED_TRIALS encodes, inside the bracket, and the
+    search still ends within 1 % below the budget."""
+    encode, calls = _sized(lambda level: 400.0 * math.exp(0.68 * level) + 5 * math.sin(level * 50) ** 2)
+    for budget in (700, 2500, 9000):
+        res = search_base_level(encode, budget, TRAINED, estimate=estimate)
+        assert res.in_range and budget * 0.99 <= len(res.data) <= budget
+
+
+def test_an_estimate_gives_up_early_where_the_file_would_land_below_a_level():
+    real = lambda level: 400.0 * math.exp(0.68 * level)  # noqa: E731
+    encode, calls = _sized(real)
+    budget = int(real(1.0))
+    off = lambda level: 0.9 * real(level)  # noqa: E731
+    res = search_base_level(encode, budget, TRAINED, estimate=off, give_up_below=4.0)
+    assert res.stopped and len(calls) == 1  # the first file missed the window, and the next would land at 1
+    calls.clear()
+    full = search_base_level(encode, budget, TRAINED, estimate=off)
+    assert not full.stopped and len(calls) == 2 and abs(full.base - 1.0) < 0.02

@@ -18,7 +18,7 @@ import torch
 from . import bitstream, scaling
 from .decoder import coded_picture, parse
 from .errors import BudgetError
-from .hardware import bf16_analysis
+from .hardware import bf16_analysis, bf16_estimate, reproducible_threads
 from .images import PreparedImage, pad_to_stride, to_tensor
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -32,6 +32,9 @@ from .roi import RoiSpec, block_importance, build_importance, pixel_importance, 
 #: pictures at 0.9-1.45 bpp the high-rate model's 1.5x files sat 0.33 below native's in log bytes against
 #: the rate curve at their coded pixels, and 0.01 below at this exponent (design-decisions item 27).
 UPSCALED_PIXEL_EXPONENT = 0.6
+#: Bytes a payload adds to its information content: the rANS coder's flushed state and last word (6.5
+#: median over the 6 payloads of 9 small files), and its length's varint.
+PAYLOAD_OVERHEAD = 7.5
 
 
 @dataclass
@@ -149,6 +152,30 @@ class EncodeJob:
         )
         return bitstream.pack(f, self.level_range)
 
+    def estimate(self, scale: int, base: float, strength: float, latent: torch.Tensor | None = None) -> float:
+        """The size ``encode`` would give, estimated by the float entropy model: rate control's cheap trial
+        (ratecontrol.EstimateGuide). In bf16 where the CPU has it natively; on one thread for a narrow
+        latent (hardware.reproducible_threads), so that the levels tried, hence the file, are the same
+        at any thread count."""
+        base, strength = bitstream.quantise_base(base), bitstream.quantise_strength(strength)
+        blocks = self.blocks(scale) if strength else None
+        cw, ch = self.coded_size(scale)
+        shape = bitstream.latent_shape(ch, cw)
+        q = quality_map(base, strength, blocks, shape, self.level_range).to(self.model.device)
+        bf16 = bf16_estimate(self.model.device, self.precision)
+        with torch.inference_mode(), reproducible_threads(*shape), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            z_bits, y_bits = self.model.estimate_latent(self.latent(scale) if latent is None else latent, q)
+        return self._header_bytes(scale, blocks) + sum(bits / 8 + PAYLOAD_OVERHEAD for bits in [z_bits, *y_bits])
+
+    def _header_bytes(self, scale: int, blocks: np.ndarray | None) -> int:
+        """What a file at this scale carries besides its payloads (each payload adds its length's varint,
+        counted with it in ``estimate``)."""
+        w, h = self.prepared.size
+        f = bitstream.RczFile(width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id,
+                              base_level=self.level_range.low, roi_strength=0.0, importance=blocks, z_payload=b"",
+                              y_payloads=[b""] * self.model.latent_codec.groups, scale=scale)
+        return len(bitstream.pack(f, self.level_range)) - 1 - self.model.latent_codec.groups
+
     def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
                latent: torch.Tensor | None = None, give_up_below: float | None = None) -> tuple[CompressResult, bool]:
         """Rate control at one scale over the base level (and the ROI lift). Also says whether the search
@@ -169,8 +196,11 @@ class EncodeJob:
             floor = encode(low)
             if len(floor) > self.budget.size:
                 return CompressResult(floor, low, strength, 1, False, scale=scale, blocks=blocks), False
+        def estimate(base: float) -> float:
+            return self.estimate(scale, base, strength, latent)
+
         result = search_base_level(encode, self.budget.size, self.level_range, self.rate_curve(scale), stop_level,
-                                   give_up_below=give_up_below)
+                                   give_up_below=give_up_below, estimate=estimate)
         if not result.stopped and not result.in_range and result.base <= low and strength > 0:
             result, strength = lower_lift(encode, self.budget.size, self.level_range, result, strength)
         return CompressResult(result.data, result.base, strength, result.trials, result.in_range,

@@ -92,3 +92,9 @@ def bf16_synthesis(device: torch.device, transforms: str, precision: str = "auto
 def bf16_analysis(device: torch.device, transforms: str, precision: str = "auto") -> bool:
     """Whether an encode at ``precision`` runs the analysis transform under bf16 autocast."""
     return _bf16(BF16_ANALYSIS_TRANSFORMS, device, transforms, precision)
+
+
+def bf16_estimate(device: torch.device, precision: str = "auto") -> bool:
+    """Whether rate control's size estimates (encoder.EncodeJob.estimate) run under bf16 autocast: for
+    every model, since only the levels tried depend on them, never a file's decoding."""
+    return check_precision(precision) == "auto" and device.type == "cpu" and cpu_has_native_bf16()

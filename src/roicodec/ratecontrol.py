@@ -147,9 +147,101 @@ class RateCurve:
         return self.min_level + k + (value - self.logs[k]) / (self.logs[k + 1] - self.logs[k])
 
 
+#: A guided trial's level solves the estimate to within this (log bytes): well inside the 0.9 % window.
+GUIDE_PRECISION = 0.003
+#: Estimates one guided step may evaluate; cached ones are free.
+GUIDE_ESTIMATES = 4
+#: Estimates this close to the goal (log bytes) on either side need no estimate between them.
+GUIDE_BRACKET = 0.03
+#: Real encodes led by the estimate before regula falsi takes over (a safeguard: one or two suffice).
+GUIDED_TRIALS = 3
+
+
+class EstimateGuide:
+    """Cheap trials for rate control: a size estimate from the float entropy model (a third of a real
+    encode's time), shifted by what the real encodes measured, locates the budget's level, so the search
+    makes one or two real encodes instead of three to six (docs/design-decisions.md item 28).
+
+    The estimate runs in u = curve.at(level) like the search itself; between two estimated levels it is
+    interpolated linearly in u, which near the goal is as good as another estimate.
+    """
+
+    def __init__(self, estimate: Callable[[float], float], curve: RateCurve, level_range: LevelRange) -> None:
+        self.estimate = estimate  # level (a multiple of 1/BASE_LEVEL_STEPS) -> estimated bytes
+        self.curve = curve
+        self.level_range = level_range
+        self.points: dict[float, float] = {}  # level -> log of the estimated bytes
+        self.shift = 0.0  # log(real / estimated bytes) at the latest real encode
+        self.evaluations = 0
+
+    def log_estimate(self, level: float) -> float:
+        if level not in self.points:
+            self.points[level] = math.log(max(self.estimate(level), 1.0))
+            self.evaluations += 1
+        return self.points[level]
+
+    def interpolate(self, level: float) -> float:
+        """log(estimated bytes) at a level, from the estimates nearest it on either side (or the nearest two)."""
+        if level in self.points:
+            return self.points[level]
+        levels = sorted(self.points)
+        below = [lv for lv in levels if lv < level]
+        above = [lv for lv in levels if lv > level]
+        a, b = (below[-1], above[0]) if below and above else (levels[:2] if above else levels[-2:])
+        if len(self.points) < 2 or a == b:
+            return self.log_estimate(level)
+        ua, ub, u = self.curve.at(a), self.curve.at(b), self.curve.at(level)
+        if ua == ub:
+            return self.points[a]
+        return self.points[a] + (self.points[b] - self.points[a]) * (u - ua) / (ub - ua)
+
+    def measured(self, level: float, size: int) -> None:
+        """A real encode's size: later goals are shifted by how far the estimate was from it."""
+        self.shift = math.log(size) - self.interpolate(level)
+
+    def level_for(self, goal: float, low: float, high: float) -> float:
+        """The level in [low, high] (quantised) whose shifted estimate is ``goal`` (log bytes): secant steps on
+        new estimates until one is within GUIDE_PRECISION, or interpolation between estimates that bracket
+        the goal closely (GUIDE_BRACKET), which needs none."""
+        goal -= self.shift
+        for _ in range(GUIDE_ESTIMATES):
+            level, close = self._candidate(goal, low, high)
+            if close or level in self.points:
+                return level
+            value = self.log_estimate(level)
+            if abs(value - goal) <= GUIDE_PRECISION or (level == high and value < goal) or (level == low and value > goal):
+                return level
+        return self._candidate(goal, low, high)[0]
+
+    def _candidate(self, goal: float, low: float, high: float) -> tuple[float, bool]:
+        """The next level to try for ``goal`` (unshifted), and whether it lies between estimates within
+        GUIDE_BRACKET of the goal on either side."""
+        curve = self.curve
+        below = [lv for lv, v in self.points.items() if v <= goal]
+        above = [lv for lv, v in self.points.items() if v > goal]
+        close = False
+        if not self.points:
+            u = goal  # the curve's own guess
+        elif below and above:  # bracketed: interpolate in u between the nearest estimate on either side
+            a = max(below, key=lambda lv: self.points[lv])
+            b = min(above, key=lambda lv: self.points[lv])
+            fa, fb = self.points[a] - goal, self.points[b] - goal
+            u = curve.at(a) + (curve.at(b) - curve.at(a)) * (-fa) / (fb - fa)
+            close = -fa <= GUIDE_BRACKET and fb <= GUIDE_BRACKET
+        else:  # one side: step from the nearest with the slope of the nearest two (1 on the curve)
+            near = sorted(self.points, key=lambda lv: abs(self.points[lv] - goal))
+            slope = 1.0
+            if len(near) > 1 and curve.at(near[0]) != curve.at(near[1]):
+                slope = (self.points[near[0]] - self.points[near[1]]) / (curve.at(near[0]) - curve.at(near[1]))
+                slope = min(max(slope, 0.25), 4.0)
+            u = curve.at(near[0]) + (goal - self.points[near[0]]) / slope
+        return quantise_base(min(max(curve.inverse(u), low), high)), close
+
+
 def search_base_level(encode: Callable[[float], bytes], budget: int, level_range: LevelRange,
                       curve: RateCurve | None = None, stop_level: float | None = None,
-                      give_up_below: float | None = None) -> RateResult:
+                      give_up_below: float | None = None,
+                      estimate: Callable[[float], float] | None = None) -> RateResult:
     """Largest-file search for size <= budget; stops within TOLERANCE below budget, or as soon as
     a file within budget has a level of at least ``stop_level``, or as soon as the file for the budget
     would have a level below ``give_up_below`` (the caller then codes otherwise: a larger or a smaller
@@ -157,7 +249,9 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
 
     The search runs in u = curve.at(level) (expected log bytes), where the measured
     log(size) is close to u + offset: curve-shifted guesses until the budget is
-    bracketed, then Illinois regula falsi inside the bracket.
+    bracketed, then Illinois regula falsi inside the bracket. With ``estimate`` (level ->
+    estimated bytes), the first GUIDED_TRIALS levels come from the estimate instead
+    (EstimateGuide), inside the bracket.
     """
     target = math.log(budget * (1 - TOLERANCE / 2))
     min_level, max_level = level_range.low, level_range.high
@@ -167,6 +261,11 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     else:
         level = level_range.clamp(curve.inverse(target))
     cache: dict[int, bytes] = {}
+    step = 1.0 / BASE_LEVEL_STEPS
+    guide = None if estimate is None else EstimateGuide(estimate, curve, level_range)
+    guided = 0
+    if guide is not None:
+        level, guided = guide.level_for(target, min_level, max_level), 1
 
     def trial(level: float) -> tuple[float, int]:
         key = min(max(round(level * BASE_LEVEL_STEPS), math.ceil(min_level * BASE_LEVEL_STEPS)), round(max_level * BASE_LEVEL_STEPS))
@@ -184,6 +283,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     for _ in range(MAX_TRIALS):
         level, size = trial(level)
         u, f = curve.at(level), math.log(size)
+        if guide is not None:
+            guide.measured(level, size)
         if size <= budget:
             if lo is None or level > lo[0]:
                 lo = (level, size)
@@ -203,6 +304,16 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
                                       f"the largest file is {size} bytes")
         if give_up_below is not None and lo is not None and hi is not None and hi[0] <= give_up_below:
             return replace(done(level), stopped=True)  # the final level lies between lo and hi
+        if guide is not None and guided < GUIDED_TRIALS:
+            low_bound = lo[0] + step if lo is not None else min_level
+            high_bound = hi[0] - step if hi is not None else max_level
+            nxt = guide.level_for(target, low_bound, high_bound) if low_bound <= high_bound else None
+            if nxt is not None and round(nxt * BASE_LEVEL_STEPS) not in cache:
+                if give_up_below is not None and min_level < nxt < give_up_below - GIVE_UP_MARGIN:
+                    return replace(done(level), stopped=True)  # in range, so a file at that level fits
+                guided += 1
+                prev, level = (u, f), nxt
+                continue
         if lo is not None and hi is not None:
             # Illinois regula falsi on log(size) against u, bracket kept
             ul, uh = curve.at(lo[0]), curve.at(hi[0])

@@ -117,6 +117,10 @@ class RoiCodecModel(nn.Module):
         """Entropy-code a latent at quality map q."""
         return self.latent_codec.compress(y * self.gain(q))
 
+    def estimate_latent(self, y: Tensor, q: Tensor) -> tuple[float, list[float]]:
+        """``compress_latent``'s payloads in bits, estimated by the float networks (rate control's trials)."""
+        return self.latent_codec.estimate_payloads(y * self.gain(q))
+
     def decompress_latent(self, z_string: bytes, y_strings: list[bytes], latent_shape: tuple[int, int]) -> Tensor:
         return self.latent_codec.decompress(z_string, y_strings, latent_shape)
 

@@ -92,6 +92,7 @@ class ChannelCheckerboardCoder(nn.Module):
         scale_table = torch.exp(torch.linspace(torch.log(torch.tensor(SIGMA_MIN)), torch.log(torch.tensor(SIGMA_MAX)), SIGMA_LEVELS))
         self.gaussian = GaussianConditional(scale_table.tolist())
         self._tables: tuple[list, list, list] | None = None
+        self._costs: tuple[Tensor, Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ training
     def forward(self, y: Tensor, hyper: Tensor, noise: bool | None = None,
@@ -248,6 +249,63 @@ class ChannelCheckerboardCoder(nn.Module):
             strings.append(enc.flush())
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
         return strings, torch.cat(y_hats, dim=1)
+
+    # ------------------------------------------------------------------ size estimate
+    def _symbol_costs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Per CDF index: each coded value's cost in bits (-log2 of its quantised probability, the escape
+        last and beyond it +inf), the offset, and the escape value (``max_value`` of CompressAI's rANS)."""
+        if self._costs is None:
+            g = self.gaussian
+            if g._quantized_cdf.numel() == 0:
+                g.update()
+            cdf = g._quantized_cdf.double()
+            freq = (cdf[:, 1:] - cdf[:, :-1]).clamp_min(0)
+            costs = -torch.log2(freq / float(1 << g.entropy_coder_precision))
+            escape = g._cdf_length.reshape(-1).long() - 2
+            beyond = torch.arange(costs.shape[1])[None, :] > escape[:, None]
+            self._costs = (costs.masked_fill_(beyond, float("inf")).float(), g._offset.reshape(-1).long(), escape)
+        return self._costs
+
+    def _coded_bits(self, residual: Tensor, scales: Tensor) -> Tensor:
+        """Bits rANS spends on ``round(residual)`` under the CDF each scale picks: the table's cost, and for
+        values beyond the table the escape and CompressAI's 4-bit bypass chunks (its rans_interface.cpp)."""
+        costs, offsets, escape = self._symbol_costs()
+        table = self.gaussian.scale_table.to(scales.device, torch.float32)
+        idx = torch.searchsorted(table[:-1].contiguous(), scales.float().reshape(-1).contiguous())
+        value = torch.round(residual.float()).reshape(-1).long() - offsets[idx]
+        top = escape[idx]
+        raw = torch.where(value < 0, -2 * value - 1, 2 * (value - top)).clamp_min(0)
+        escaped = (value < 0) | (value >= top)
+        chunks = torch.where(raw > 0, torch.floor(torch.log2(raw.clamp_min(1).double())).long() // 4 + 1, 0)
+        bypass = 4 * (chunks + 1 + chunks // 15)
+        bits = costs.view(-1)[idx * costs.shape[1] + torch.where(escaped, top, value)]
+        return bits.double().sum() + (bypass * escaped).sum()
+
+    def estimate_bits(self, y: Tensor, hyper: Tensor) -> list[float]:
+        """Each group's payload in bits as ``compress`` would write it, from the float parameter networks
+        (under whatever autocast the caller sets): rate control's cheap trial (ratecontrol.py). The CDF
+        tables are the coder's, so the estimate misses only the float-vs-integer parameters and the
+        coder's flush: a few tenths of a per cent (docs/design-decisions.md item 28).
+
+        Each checkerboard pass runs over the whole tensor; the anchors' spatial context is its bias, as
+        in ``_exact_params``."""
+        anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device).bool()
+        bits, y_hats = [], []
+        for k, y_k in enumerate(y.split(self.groups, dim=1)):
+            feats = [hyper]
+            if k:
+                feats.append(self.channel_ctx[k - 1](torch.cat(y_hats, dim=1)))
+            spatial = self.spatial_ctx[k][0]
+            bias = spatial.bias.view(1, -1, 1, 1).expand(1, -1, *y_k.shape[2:])
+            out = self.aggregate[k](torch.cat(feats + [bias.to(hyper.dtype)], dim=1))
+            means_a, scales_a = out.float().chunk(2, dim=1)
+            anchors_hat = (torch.round(y_k - means_a) + means_a) * anchor
+            means_n, scales_n = self._params(k, feats, anchors_hat.to(hyper.dtype))
+            means = torch.where(anchor, means_a, means_n.float())
+            scales = torch.where(anchor, scales_a, scales_n.float())
+            bits.append(float(self._coded_bits(y_k - means, scales)))
+            y_hats.append((torch.round(y_k - means) + means).to(hyper.dtype))
+        return bits
 
     def decompress(self, strings: list[bytes], hyper: Tensor, shape: tuple[int, int]) -> Tensor:
         """Inverse of compress; returns the exact y_hat in fixed point (float64 integers)."""

@@ -98,6 +98,7 @@ class HyperpriorContextCodec(nn.Module):
         if self.context.gaussian._quantized_cdf.numel() == 0:
             self.context.gaussian.update()
         self.context._tables = None
+        self.context._costs = None
         invalidate_exact_caches(self)
 
     def compress(self, y_s: Tensor) -> LatentCode:
@@ -107,6 +108,15 @@ class HyperpriorContextCodec(nn.Module):
         z_hat = self.entropy_bottleneck.decompress([z_string], z.shape[-2:])
         y_strings, y_hat_int = self.context.compress(y_s, self.hyper(z_hat, (y_s.shape[2], y_s.shape[3])))
         return LatentCode(z_string, y_strings, (y_s.shape[2], y_s.shape[3]), y_hat_int)
+
+    def estimate_payloads(self, y_s: Tensor) -> tuple[float, list[float]]:
+        """(z payload, each group's payload) in bits as ``compress`` would write them, by the float networks
+        under the caller's autocast: a rate-control trial at a fraction of the exact path's cost."""
+        z = self.h_a(y_s)
+        with torch.autocast(device_type=y_s.device.type, enabled=False):  # likelihoods need fp32
+            z_hat, z_lik = self.entropy_bottleneck(z.float(), training=False)
+            z_bits = float(-torch.log2(z_lik).sum())
+        return z_bits, self.context.estimate_bits(y_s, self.h_s(z_hat))
 
     def decompress(self, z_string: bytes, y_strings: list[bytes], latent_shape: tuple[int, int]) -> Tensor:
         """The exact latent (fixed-point integers in float64) of a file's payloads."""
