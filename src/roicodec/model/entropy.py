@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .exact import ACT_ONE, ExactConv2d, ExactSequential, from_fixed
@@ -170,7 +171,7 @@ class ChannelCheckerboardCoder(nn.Module):
             bias = b_int if b_int is not None else torch.zeros(spatial.out_channels, dtype=fixed.dtype, device=fixed.device)
             sp = spatial.finish(bias[:, None].expand(-1, fixed.shape[1]).clone())
         else:
-            sp = self.spatial_ctx[k].forward_exact(anchor_hat_int)[0, :, top:top + fixed_acc.shape[2]][:, sel]
+            sp = self._spatial_points(k, anchor_hat_int, sel, top)
         acc = fixed + first.accumulate_points(sp, slice(first.in_channels - sp.shape[0], None), bias=False)
         out = self.aggregate[k].forward_exact(first.finish(acc, relu=True), start=2, points=True)
         means_int, scales_int = out.chunk(2, dim=0)
@@ -179,6 +180,28 @@ class ChannelCheckerboardCoder(nn.Module):
         # identical to GaussianConditional.build_indexes but in exact float64.
         indexes = torch.searchsorted(table[:-1].contiguous(), from_fixed(scales_int).contiguous().view(-1))
         return means_int, indexes.view_as(scales_int)
+
+    def _spatial_points(self, k: int, anchor_hat_int: Tensor, sel: Tensor, top: int) -> Tensor:
+        """The spatial context's exact output at the positions ``sel`` ((rows, w) bool) of the rows from
+        ``top`` of ``anchor_hat_int``, (2c, N) in row-major order: the 12 taps its checkerboard mask keeps,
+        gathered at those positions and summed by one matrix product. The convolution over the whole band
+        gave the same integers (any summation order is exact) for four times the work: 25 taps everywhere,
+        where a pass needs 12 at half the positions."""
+        spatial = self.spatial_ctx[k][0]
+        w_int, b_int, _ = spatial._quantised(anchor_hat_int.device)
+        taps = spatial.mask[0, 0].nonzero().tolist()
+        pad = spatial.padding[0]
+        x = F.pad(anchor_hat_int[0], (pad, pad, pad, pad))
+        rows, cols = sel.nonzero(as_tuple=True)
+        rows = rows + top
+        gathered = torch.cat([x[:, rows + a, cols + b] for a, b in taps])  # (taps x c, N)
+        w = torch.cat([w_int[:, :, a, b] for a, b in taps], dim=1)  # (2c, taps x c), the same order
+        acc = w @ gathered
+        if b_int is not None:
+            acc += b_int[:, None]
+        if acc.is_cuda:
+            acc = torch.round(acc)
+        return spatial.finish(acc)
 
     def _bands(self, shape: tuple[int, int]) -> list[tuple[int, int]]:
         """Row ranges over which the parameter networks run (BAND_POSITIONS latent positions each)."""
