@@ -90,7 +90,8 @@ class RateResult:
     in_range: bool
     message: str | None = None
     #: The search stopped early: a file within budget reached ``stop_level``, or the final level would lie
-    #: below ``give_up_below`` (then ``data`` is only the last trial's file, not a finished search).
+    #: below ``give_up_below`` (then ``data`` is only the last trial's file, not a finished search, and
+    #: empty where the size estimate decided before any trial).
     stopped: bool = False
 
 
@@ -153,6 +154,9 @@ GUIDE_PRECISION = 0.003
 GUIDE_ESTIMATES = 4
 #: Estimates this close to the goal (log bytes) on either side need no estimate between them.
 GUIDE_BRACKET = 0.03
+#: Where guided trials aim, as a fraction below the budget: the estimate ran 0.2 % under the real file on
+#: average (sd 0.25 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp), so the real file lands mid-window.
+GUIDE_AIM = 0.0065
 #: Real encodes led by the estimate before regula falsi takes over (a safeguard: one or two suffice).
 GUIDED_TRIALS = 3
 
@@ -265,7 +269,10 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     guide = None if estimate is None else EstimateGuide(estimate, curve, level_range)
     guided = 0
     if guide is not None:
-        level, guided = guide.level_for(target, min_level, max_level), 1
+        aim = math.log(budget * (1 - GUIDE_AIM))
+        level, guided = guide.level_for(aim, min_level, max_level), 1
+        if give_up_below is not None and min_level < level < give_up_below - GIVE_UP_MARGIN:
+            return RateResult(b"", level, 0, True, stopped=True)  # the estimate alone says where it lands
 
     def trial(level: float) -> tuple[float, int]:
         key = min(max(round(level * BASE_LEVEL_STEPS), math.ceil(min_level * BASE_LEVEL_STEPS)), round(max_level * BASE_LEVEL_STEPS))
@@ -307,7 +314,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         if guide is not None and guided < GUIDED_TRIALS:
             low_bound = lo[0] + step if lo is not None else min_level
             high_bound = hi[0] - step if hi is not None else max_level
-            nxt = guide.level_for(target, low_bound, high_bound) if low_bound <= high_bound else None
+            nxt = guide.level_for(aim, low_bound, high_bound) if low_bound <= high_bound else None
             if nxt is not None and round(nxt * BASE_LEVEL_STEPS) not in cache:
                 if give_up_below is not None and min_level < nxt < give_up_below - GIVE_UP_MARGIN:
                     return replace(done(level), stopped=True)  # in range, so a file at that level fits
