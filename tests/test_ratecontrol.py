@@ -227,8 +227,9 @@ def test_an_estimate_gives_up_early_where_the_file_would_land_below_a_level():
     encode, calls = _sized(real)
     budget = int(real(1.0))
     off = lambda level: 0.9 * real(level)  # noqa: E731
-    res = search_base_level(encode, budget, TRAINED, estimate=off, give_up_below=4.0)
+    curve = RateCurve([real(k) for k in range(8)], pixels=8, min_level=0.0)
+    res = search_base_level(encode, budget, TRAINED, curve, estimate=off, give_up_below=4.0)
     assert res.stopped and not calls and not res.data  # the estimate alone says it would land near 1
     calls.clear()
-    full = search_base_level(encode, budget, TRAINED, estimate=off)
+    full = search_base_level(encode, budget, TRAINED, curve, estimate=off)
     assert not full.stopped and len(calls) == 2 and abs(full.base - 1.0) < 0.02

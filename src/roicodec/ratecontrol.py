@@ -158,6 +158,9 @@ GUIDE_BRACKET = 0.03
 #: on average (the first encode's sd 0.2-0.65 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp,
 #: benchmarks/encode_trials.py), so the real file lands mid-window.
 GUIDE_AIM = 0.0055
+#: A first secant step from an estimate that lands this far below a search's give-up margin gives up at
+#: once (it is seldom 0.3 of a level off; a wrong give-up only costs the caller a later search).
+GUIDE_GIVE_UP_SLACK = 0.75
 #: Real encodes led by the estimate before regula falsi takes over (a safeguard: one or two suffice).
 GUIDED_TRIALS = 3
 
@@ -189,12 +192,12 @@ class EstimateGuide:
         """log(estimated bytes) at a level, from the estimates nearest it on either side (or the nearest two)."""
         if level in self.points:
             return self.points[level]
+        if len(self.points) < 2:
+            return self.log_estimate(level)
         levels = sorted(self.points)
         below = [lv for lv in levels if lv < level]
         above = [lv for lv in levels if lv > level]
         a, b = (below[-1], above[0]) if below and above else (levels[:2] if above else levels[-2:])
-        if len(self.points) < 2 or a == b:
-            return self.log_estimate(level)
         ua, ub, u = self.curve.at(a), self.curve.at(b), self.curve.at(level)
         if ua == ub:
             return self.points[a]
@@ -204,14 +207,15 @@ class EstimateGuide:
         """A real encode's size: later goals are shifted by how far the estimate was from it."""
         self.shift = math.log(size) - self.interpolate(level)
 
-    def level_for(self, goal: float, low: float, high: float) -> float:
+    def level_for(self, goal: float, low: float, high: float, settle_below: float | None = None) -> float:
         """The level in [low, high] (quantised) whose shifted estimate is ``goal`` (log bytes): secant steps on
         new estimates until one is within GUIDE_PRECISION, or interpolation between estimates that bracket
-        the goal closely (GUIDE_BRACKET), which needs none."""
+        the goal closely (GUIDE_BRACKET), which needs none. A step from an estimate that lands below
+        ``settle_below`` ends it there: the caller only needs to know that the level is that low."""
         goal -= self.shift
         for _ in range(GUIDE_ESTIMATES):
             level, close = self._candidate(goal, low, high)
-            if close or level in self.points:
+            if close or level in self.points or (self.points and settle_below is not None and level < settle_below):
                 return level
             value = self.log_estimate(level)
             if abs(value - goal) <= GUIDE_PRECISION or (level == high and value < goal) or (level == low and value > goal):
@@ -271,7 +275,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     guided = 0
     if guide is not None:
         aim = math.log(budget * (1 - GUIDE_AIM))
-        level, guided = guide.level_for(aim, min_level, max_level), 1
+        settle = None if give_up_below is None else give_up_below - GIVE_UP_MARGIN - GUIDE_GIVE_UP_SLACK
+        level, guided = guide.level_for(aim, min_level, max_level, settle), 1
         if give_up_below is not None and min_level < level < give_up_below - GIVE_UP_MARGIN:
             return RateResult(b"", level, 0, True, stopped=True)  # the estimate alone says where it lands
 

@@ -35,6 +35,12 @@ KEEP_FIXED_POSITIONS = 1 << 16
 CONTEXT_HALO = 2
 
 
+def exact_bit_sum(bits: Tensor) -> float:
+    """The sum of per-symbol costs in bits, on a grid of 2**-16 bits in integers: a float sum's order, and
+    with it its last digits, changes with the thread count; an integer sum's does not."""
+    return float(torch.round(bits.double() * 65536).long().sum()) / 65536
+
+
 def elic_groups(m: int) -> list[int]:
     """ELIC's uneven channel split 16/16/32/64/rest (no rest for a 128-channel latent)."""
     groups = [16, 16, 32, 64]
@@ -289,7 +295,7 @@ class ChannelCheckerboardCoder(nn.Module):
             self._costs = (costs.masked_fill_(beyond, float("inf")).float(), g._offset.reshape(-1).long(), escape)
         return self._costs
 
-    def _coded_bits(self, residual: Tensor, scales: Tensor) -> Tensor:
+    def _coded_bits(self, residual: Tensor, scales: Tensor) -> float:
         """Bits rANS spends on ``round(residual)`` under the CDF each scale picks: the table's cost, and for
         values beyond the table the escape and CompressAI's 4-bit bypass chunks (its rans_interface.cpp)."""
         costs, offsets, escape = self._symbol_costs()
@@ -302,7 +308,7 @@ class ChannelCheckerboardCoder(nn.Module):
         chunks = torch.where(raw > 0, torch.floor(torch.log2(raw.clamp_min(1).double())).long() // 4 + 1, 0)
         bypass = 4 * (chunks + 1 + chunks // 15)
         bits = costs.view(-1)[idx * costs.shape[1] + torch.where(escaped, top, value)]
-        return bits.double().sum() + (bypass * escaped).sum()
+        return exact_bit_sum(bits) + float((bypass * escaped).sum())
 
     def estimate_bits(self, y: Tensor, hyper: Tensor) -> list[float]:
         """Each group's payload in bits as ``compress`` would write it, from the float parameter networks
@@ -326,7 +332,7 @@ class ChannelCheckerboardCoder(nn.Module):
             means_n, scales_n = self._params(k, feats, anchors_hat.to(hyper.dtype))
             means = torch.where(anchor, means_a, means_n.float())
             scales = torch.where(anchor, scales_a, scales_n.float())
-            bits.append(float(self._coded_bits(y_k - means, scales)))
+            bits.append(self._coded_bits(y_k - means, scales))
             y_hats.append((torch.round(y_k - means) + means).to(hyper.dtype))
         return bits
 

@@ -18,7 +18,7 @@ import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor, nn
 
-from .entropy import BAND_POSITIONS, ChannelCheckerboardCoder
+from .entropy import BAND_POSITIONS, ChannelCheckerboardCoder, exact_bit_sum
 from .exact import invalidate_exact_caches, to_fixed
 from .transforms import hyper_analysis, hyper_synthesis
 
@@ -111,12 +111,17 @@ class HyperpriorContextCodec(nn.Module):
 
     def estimate_payloads(self, y_s: Tensor) -> tuple[float, list[float]]:
         """(z payload, each group's payload) in bits as ``compress`` would write them, by the float networks
-        under the caller's autocast: a rate-control trial at a fraction of the exact path's cost."""
+        under the caller's autocast: a rate-control trial at a fraction of the exact path's cost.
+
+        h_s runs in float32 whatever the autocast: oneDNN's bf16 transposed convolutions gave other sums
+        on 1 and 2 threads (as in the high-rate synthesis, hardware.BF16_SYNTHESIS_TRANSFORMS), and the
+        levels rate control tries, hence the file, must not depend on the thread count."""
         z = self.h_a(y_s)
         with torch.autocast(device_type=y_s.device.type, enabled=False):  # likelihoods need fp32
             z_hat, z_lik = self.entropy_bottleneck(z.float(), training=False)
-            z_bits = float(-torch.log2(z_lik).sum())
-        return z_bits, self.context.estimate_bits(y_s, self.h_s(z_hat))
+            z_bits = exact_bit_sum(-torch.log2(z_lik))
+            hyper = self.h_s(z_hat)
+        return z_bits, self.context.estimate_bits(y_s, hyper)
 
     def decompress(self, z_string: bytes, y_strings: list[bytes], latent_shape: tuple[int, int]) -> Tensor:
         """The exact latent (fixed-point integers in float64) of a file's payloads."""
