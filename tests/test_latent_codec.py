@@ -56,3 +56,19 @@ def test_refinement_mode_keeps_the_hyperprior_fixed(model, card):
         for p, flag in zip(codec.parameters(), params):
             p.requires_grad_(flag)
             p.grad = None
+
+
+def test_the_spatial_context_at_coded_positions_equals_the_convolution(model):
+    """``_spatial_points`` (12 taps gathered at one pass's positions) gives the integers of the 5x5 masked
+    convolution over the whole band at those positions, for every group and for a band below the top."""
+    from roicodec.model.entropy import checkerboard_mask
+
+    context = model.latent_codec.context
+    gen = torch.Generator().manual_seed(3)
+    h, w, top = 11, 9, 2
+    anchors = checkerboard_mask(h, w).bool()[0, 0]
+    sel = ~anchors[top:h - 2]  # the non-anchor positions of rows top..h-3
+    for k, c in enumerate(context.groups):
+        x = torch.round(torch.randn((1, c, h, w), generator=gen, dtype=torch.float64) * 2000) * anchors
+        whole = context.spatial_ctx[k].forward_exact(x)[0, :, top:h - 2][:, sel]
+        assert torch.equal(context._spatial_points(k, x, sel, top), whole)

@@ -18,7 +18,7 @@ import torch
 from . import bitstream, scaling
 from .decoder import coded_picture, parse
 from .errors import BudgetError
-from .hardware import bf16_analysis, bf16_estimate, reproducible_threads
+from .hardware import bf16_analysis, bf16_estimate, reproducible_kernels, reproducible_threads
 from .images import PreparedImage, pad_to_stride, to_tensor
 from .levels import LevelRange
 from .model import RoiCodecModel
@@ -156,14 +156,15 @@ class EncodeJob:
         """The size ``encode`` would give, estimated by the float entropy model: rate control's cheap trial
         (ratecontrol.EstimateGuide). In bf16 where the CPU has it natively; on one thread for a narrow
         latent (hardware.reproducible_threads), so that the levels tried, hence the file, are the same
-        at any thread count."""
+        at any thread count; on a GPU with deterministic float32 kernels, so that they repeat."""
         base, strength = bitstream.quantise_base(base), bitstream.quantise_strength(strength)
         blocks = self.blocks(scale) if strength else None
         cw, ch = self.coded_size(scale)
         shape = bitstream.latent_shape(ch, cw)
         q = quality_map(base, strength, blocks, shape, self.level_range).to(self.model.device)
         bf16 = bf16_estimate(self.model.device, self.precision)
-        with torch.inference_mode(), reproducible_threads(*shape), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        with (torch.inference_mode(), reproducible_threads(*shape), reproducible_kernels(self.model.device),
+              torch.autocast("cpu", torch.bfloat16, enabled=bf16)):
             z_bits, y_bits = self.model.estimate_latent(self.latent(scale) if latent is None else latent, q)
         return self._header_bytes(scale, blocks) + sum(bits / 8 + PAYLOAD_OVERHEAD for bits in [z_bits, *y_bits])
 

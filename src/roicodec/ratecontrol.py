@@ -154,9 +154,9 @@ GUIDE_PRECISION = 0.003
 GUIDE_ESTIMATES = 4
 #: Estimates this close to the goal (log bytes) on either side need no estimate between them.
 GUIDE_BRACKET = 0.03
-#: Where guided trials aim, as a fraction below the budget: the real file ran 0.03-0.12 % over its estimate
-#: on average (the first encode's sd 0.2-0.65 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp,
-#: benchmarks/encode_trials.py), so the real file lands mid-window.
+#: Where guided trials aim, as a fraction below the budget: the real file ran 0.05-0.23 % over its estimate
+#: on average (the first encode's sd 0.16-0.84 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp,
+#: benchmarks/encode_trials.py), so the real file lands near the middle of the window.
 GUIDE_AIM = 0.0055
 #: A first secant step from an estimate that lands this far below a search's give-up margin gives up at
 #: once (it is seldom 0.3 of a level off; a wrong give-up only costs the caller a later search).
@@ -174,18 +174,15 @@ class EstimateGuide:
     interpolated linearly in u, which near the goal is as good as another estimate.
     """
 
-    def __init__(self, estimate: Callable[[float], float], curve: RateCurve, level_range: LevelRange) -> None:
+    def __init__(self, estimate: Callable[[float], float], curve: RateCurve) -> None:
         self.estimate = estimate  # level (a multiple of 1/BASE_LEVEL_STEPS) -> estimated bytes
         self.curve = curve
-        self.level_range = level_range
         self.points: dict[float, float] = {}  # level -> log of the estimated bytes
         self.shift = 0.0  # log(real / estimated bytes) at the latest real encode
-        self.evaluations = 0
 
     def log_estimate(self, level: float) -> float:
         if level not in self.points:
             self.points[level] = math.log(max(self.estimate(level), 1.0))
-            self.evaluations += 1
         return self.points[level]
 
     def interpolate(self, level: float) -> float:
@@ -271,7 +268,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         level = level_range.clamp(curve.inverse(target))
     cache: dict[int, bytes] = {}
     step = 1.0 / BASE_LEVEL_STEPS
-    guide = None if estimate is None else EstimateGuide(estimate, curve, level_range)
+    guide = None if estimate is None else EstimateGuide(estimate, curve)
     guided = 0
     if guide is not None:
         aim = math.log(budget * (1 - GUIDE_AIM))
