@@ -154,9 +154,9 @@ GUIDE_PRECISION = 0.003
 GUIDE_ESTIMATES = 4
 #: Estimates this close to the goal (log bytes) on either side need no estimate between them.
 GUIDE_BRACKET = 0.03
-#: Where guided trials aim, as a fraction below the budget: the real file ran 0.05-0.23 % over its estimate
-#: on average (the first encode's sd 0.16-0.84 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp,
-#: benchmarks/encode_trials.py), so the real file lands near the middle of the window.
+#: Where guided trials aim, as a fraction below the budget: the real file ran -0.06 to +0.23 % over its
+#: estimate on average (the first encode's sd 0.16-0.88 %: 20 training pictures at 0.1, 0.25 and 1.0 bpp,
+#: two runs of benchmarks/encode_trials.py), so the real file lands near the middle of the window.
 GUIDE_AIM = 0.0055
 #: A first secant step from an estimate that lands this far below a search's give-up margin gives up at
 #: once (it is seldom 0.3 of a level off; a wrong give-up only costs the caller a later search).

@@ -316,24 +316,30 @@ class ChannelCheckerboardCoder(nn.Module):
         tables are the coder's, so the estimate misses only the float-vs-integer parameters and the
         coder's flush: a few tenths of a per cent (docs/design-decisions.md item 28).
 
-        Each checkerboard pass runs over the whole tensor; the anchors' spatial context is its bias, as
-        in ``_exact_params``."""
+        Each checkerboard pass runs over the whole tensor. As in ``_exact_params``, the first aggregation
+        layer's sum over hyperprior + channel context is shared by both passes, and the anchors' spatial
+        context is its bias."""
         anchor = checkerboard_mask(y.shape[2], y.shape[3], y.device).bool()
         bits, y_hats = [], []
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             feats = [hyper]
             if k:
                 feats.append(self.channel_ctx[k - 1](torch.cat(y_hats, dim=1)))
+            first, rest = self.aggregate[k][0], nn.Sequential(*list(self.aggregate[k])[2:])
             spatial = self.spatial_ctx[k][0]
-            bias = spatial.bias.view(1, -1, 1, 1).expand(1, -1, *y_k.shape[2:])
-            out = self.aggregate[k](torch.cat(feats + [bias.to(hyper.dtype)], dim=1))
+            n_fixed = first.in_channels - spatial.out_channels
+            fixed = F.conv2d(torch.cat(feats, dim=1), first.weight[:, :n_fixed], first.bias)
+            on_bias = first.weight[:, n_fixed:, 0, 0] @ spatial.bias  # the anchors' spatial context
+            out = rest(torch.relu(fixed + on_bias.view(1, -1, 1, 1).to(fixed.dtype)))
             means_a, scales_a = out.float().chunk(2, dim=1)
             anchors_hat = (torch.round(y_k - means_a) + means_a) * anchor
-            means_n, scales_n = self._params(k, feats, anchors_hat.to(hyper.dtype))
-            means = torch.where(anchor, means_a, means_n.float())
-            scales = torch.where(anchor, scales_a, scales_n.float())
+            sp = spatial(anchors_hat)
+            out = rest(torch.relu(fixed + F.conv2d(sp, first.weight[:, n_fixed:])))
+            means_n, scales_n = out.float().chunk(2, dim=1)
+            means = torch.where(anchor, means_a, means_n)
+            scales = torch.where(anchor, scales_a, scales_n)
             bits.append(self._coded_bits(y_k - means, scales))
-            y_hats.append((torch.round(y_k - means) + means).to(hyper.dtype))
+            y_hats.append(torch.round(y_k - means) + means)
         return bits
 
     def decompress(self, strings: list[bytes], hyper: Tensor, shape: tuple[int, int]) -> Tensor:
