@@ -78,6 +78,16 @@ def code(path: Path, bpp: float, counter: Counter) -> dict:
             "seconds": round(seconds, 3), "data": result.data}
 
 
+def code_with(search, path: Path, bpp: float, counter: Counter) -> dict:
+    """``code`` with the encoder's rate-control search replaced by ``search`` (restored after)."""
+    saved = encoder.search_base_level
+    encoder.search_base_level = search
+    try:
+        return code(path, bpp, counter)
+    finally:
+        encoder.search_base_level = saved
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", required=True)
@@ -95,18 +105,10 @@ def main() -> int:
         for path in paths:
             row = code(path, bpp, counter)
             if args.full_search:
-                encoder.search_base_level = lambda *a, give_up_below=None, **k: search(*a, **k)
-                try:
-                    full = code(path, bpp, counter)
-                finally:
-                    encoder.search_base_level = search
+                full = code_with(lambda *a, give_up_below=None, **k: search(*a, **k), path, bpp, counter)
                 row.update(full_encodes=full["encodes"], full_seconds=full["seconds"], same_file=full["data"] == row["data"])
             if args.unguided:
-                encoder.search_base_level = lambda *a, estimate=None, **k: search(*a, **k)
-                try:
-                    plain = code(path, bpp, counter)
-                finally:
-                    encoder.search_base_level = search
+                plain = code_with(lambda *a, estimate=None, **k: search(*a, **k), path, bpp, counter)
                 row.update(unguided_encodes=plain["encodes"], unguided_seconds=plain["seconds"],
                            unguided_bpp=plain["bpp"])
             del row["data"]

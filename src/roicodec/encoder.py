@@ -93,6 +93,7 @@ class EncodeJob:
         self.level_range = model.config.level_range
         self._latents: dict[int, torch.Tensor] = {}
         self._blocks: dict[int, np.ndarray | None] = {}
+        self._headers: dict[tuple[int, bool], int] = {}
 
     # ------------------------------------------------------------------ per coding scale
     def coded_size(self, scale: int) -> tuple[int, int]:
@@ -170,12 +171,16 @@ class EncodeJob:
 
     def _header_bytes(self, scale: int, blocks: np.ndarray | None) -> int:
         """What a file at this scale carries besides its payloads (each payload adds its length's varint,
-        counted with it in ``estimate``)."""
-        w, h = self.prepared.size
-        f = bitstream.RczFile(width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id,
-                              base_level=self.level_range.low, roi_strength=0.0, importance=blocks, z_payload=b"",
-                              y_payloads=[b""] * self.model.latent_codec.groups, scale=scale)
-        return len(bitstream.pack(f, self.level_range)) - 1 - self.model.latent_codec.groups
+        counted with it in ``estimate``), packed once per scale and map."""
+        key = (scale, blocks is not None)
+        if key not in self._headers:
+            w, h = self.prepared.size
+            groups = self.model.latent_codec.groups
+            f = bitstream.RczFile(width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id,
+                                  base_level=self.level_range.low, roi_strength=0.0, importance=blocks,
+                                  z_payload=b"", y_payloads=[b""] * groups, scale=scale)
+            self._headers[key] = len(bitstream.pack(f, self.level_range)) - 1 - groups
+        return self._headers[key]
 
     def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
                latent: torch.Tensor | None = None, give_up_below: float | None = None) -> tuple[CompressResult, bool]:

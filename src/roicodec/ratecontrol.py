@@ -304,7 +304,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
                 return done(level)
         elif hi is None or level < hi[0]:
             hi = (level, size)
-        if hi is not None and lo is not None and hi[0] - lo[0] <= 1.0 / BASE_LEVEL_STEPS:
+        if hi is not None and lo is not None and hi[0] - lo[0] <= step:
             return done(lo[0])
         if lo is None and level <= min_level:
             return done(level, False, f"the budget of {budget} bytes is below this model's range for this image; "
@@ -335,7 +335,7 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
             nxt_u = ul + (uh - ul) * (-fl) / (fh - fl) if fh != fl else (ul + uh) / 2
             nxt_u = min(max(nxt_u, ul + (uh - ul) * 0.02), uh - (uh - ul) * 0.02)
             nxt = curve.inverse(nxt_u)
-            nxt = min(max(nxt, lo[0] + 1.0 / BASE_LEVEL_STEPS), hi[0] - 1.0 / BASE_LEVEL_STEPS)
+            nxt = min(max(nxt, lo[0] + step), hi[0] - step)
             illinois_side = 1 if size <= budget else -1
         else:
             slope = 1.0  # on the curve, log(size) - u is nearly constant

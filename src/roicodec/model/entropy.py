@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .exact import ACT_ONE, ExactConv2d, ExactSequential, from_fixed
@@ -39,6 +39,14 @@ def exact_bit_sum(bits: Tensor) -> float:
     """The sum of per-symbol costs in bits, on a grid of 2**-16 bits in integers: a float sum's order, and
     with it its last digits, changes with the thread count; an integer sum's does not."""
     return float(torch.round(bits.double() * 65536).long().sum()) / 65536
+
+
+def _run(layers: list[nn.Module], x: Tensor) -> tuple[Tensor, Tensor]:
+    """The aggregation's layers after its first, on the float path: (means, scales) in float32."""
+    for layer in layers:
+        x = layer(x)
+    means, scales = x.float().chunk(2, dim=1)
+    return means, scales
 
 
 def elic_groups(m: int) -> list[int]:
@@ -303,12 +311,12 @@ class ChannelCheckerboardCoder(nn.Module):
         idx = torch.searchsorted(table[:-1].contiguous(), scales.float().reshape(-1).contiguous())
         value = torch.round(residual.float()).reshape(-1).long() - offsets[idx]
         top = escape[idx]
-        raw = torch.where(value < 0, -2 * value - 1, 2 * (value - top)).clamp_min(0)
         escaped = (value < 0) | (value >= top)
+        bits = exact_bit_sum(costs.view(-1)[idx * costs.shape[1] + torch.where(escaped, top, value)])
+        value, top = value[escaped], top[escaped]  # the few escapes: their bypass chunks
+        raw = torch.where(value < 0, -2 * value - 1, 2 * (value - top))
         chunks = torch.where(raw > 0, torch.floor(torch.log2(raw.clamp_min(1).double())).long() // 4 + 1, 0)
-        bypass = 4 * (chunks + 1 + chunks // 15)
-        bits = costs.view(-1)[idx * costs.shape[1] + torch.where(escaped, top, value)]
-        return exact_bit_sum(bits) + float((bypass * escaped).sum())
+        return bits + float((4 * (chunks + 1 + chunks // 15)).sum())
 
     def estimate_bits(self, y: Tensor, hyper: Tensor) -> list[float]:
         """Each group's payload in bits as ``compress`` would write it, from the float parameter networks
@@ -325,17 +333,15 @@ class ChannelCheckerboardCoder(nn.Module):
             feats = [hyper]
             if k:
                 feats.append(self.channel_ctx[k - 1](torch.cat(y_hats, dim=1)))
-            first, rest = self.aggregate[k][0], nn.Sequential(*list(self.aggregate[k])[2:])
+            first, rest = self.aggregate[k][0], list(self.aggregate[k])[2:]
             spatial = self.spatial_ctx[k][0]
             n_fixed = first.in_channels - spatial.out_channels
             fixed = F.conv2d(torch.cat(feats, dim=1), first.weight[:, :n_fixed], first.bias)
             on_bias = first.weight[:, n_fixed:, 0, 0] @ spatial.bias  # the anchors' spatial context
-            out = rest(torch.relu(fixed + on_bias.view(1, -1, 1, 1).to(fixed.dtype)))
-            means_a, scales_a = out.float().chunk(2, dim=1)
+            means_a, scales_a = _run(rest, torch.relu(fixed + on_bias.view(1, -1, 1, 1).to(fixed.dtype)))
             anchors_hat = (torch.round(y_k - means_a) + means_a) * anchor
             sp = spatial(anchors_hat)
-            out = rest(torch.relu(fixed + F.conv2d(sp, first.weight[:, n_fixed:])))
-            means_n, scales_n = out.float().chunk(2, dim=1)
+            means_n, scales_n = _run(rest, torch.relu(fixed + F.conv2d(sp, first.weight[:, n_fixed:])))
             means = torch.where(anchor, means_a, means_n)
             scales = torch.where(anchor, scales_a, scales_n)
             bits.append(self._coded_bits(y_k - means, scales))
