@@ -5,18 +5,23 @@ from safetensors.torch import load_file, save_file
 from roicodec.errors import WeightsError
 from roicodec.models import RoiCodecWeights
 from roicodec.weights import (
+    BORROWED,
     compute_model_id,
     exact_integers,
+    lend,
     read_metadata,
     read_model,
+    read_stored,
     recompact,
     rewrite_metadata,
+    safetensors_metadata,
     stored_as,
     storage_of,
     tensors_digest,
     to_module_names,
     to_stored_names,
     unpacked,
+    write_weights_file,
 )
 
 #: The fidelity model's id since v0.1.0: the hash of its float32 tensors, which every file it wrote names.
@@ -185,3 +190,56 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # and no temporary file is left
     with pytest.raises(FileNotFoundError, match="output folder"):
         atomic_write_bytes(tmp_path / "missing" / "x.bin", b"x")
+
+
+HIGHRATE_V1_ID = "8b41609f7e03cff7"
+
+
+def test_highrate_v1_borrows_its_transforms_and_head_from_v2():
+    """highrate-v1 stores only its latent codec and borrows the Ballé-2017 transforms it shares with v2 (and
+    v2's head, the same tensors): loaded, it is the model its files name, with the head bound to it."""
+    from roicodec.models import head_path, perceptual_head_for
+
+    v1, v2 = RoiCodecWeights.HIGHRATE_V1, RoiCodecWeights.HIGHRATE_V2
+    own, lent = load_file(str(v1.value.path)), load_file(str(v2.value.path))
+    assert not any(k.startswith(("g_a.", "g_s.")) for k in own)
+    whole = read_stored(v1.value.path)
+    assert whole.keys() > own.keys() and all(torch.equal(whole[k], lent[k]) for k in whole.keys() - own.keys())
+    model = read_model(v1.value.path)
+    assert model.model_id.hex() == HIGHRATE_V1_ID
+    assert len(load_file(str(head_path(v1)))) == 0
+    assert perceptual_head_for(model).base_model_id.hex() == HIGHRATE_V1_ID
+
+
+def whole_copy(entry: RoiCodecWeights, path):
+    """``entry``'s file stored whole (borrowed tensors included) at ``path``."""
+    md = safetensors_metadata(entry.value.path)
+    md.pop(BORROWED, None)
+    write_weights_file(read_stored(entry.value.path), path, md)
+
+
+def test_lending_keeps_the_model_and_a_changed_or_missing_lender_is_refused(tmp_path):
+    lender = tmp_path / "lender.safetensors"
+    whole_copy(RoiCodecWeights.HIGHRATE_V2, lender)
+    borrower = tmp_path / "borrower.safetensors"
+    whole_copy(RoiCodecWeights.HIGHRATE_V1, borrower)
+    before = read_model(borrower).state_dict()
+    size = borrower.stat().st_size
+    assert lend(borrower, lender) == size - borrower.stat().st_size > 4_000_000
+    after = read_model(borrower)
+    assert after.model_id.hex() == HIGHRATE_V1_ID
+    assert all(torch.equal(t, after.state_dict()[k]) for k, t in before.items())
+    with pytest.raises(WeightsError, match="borrows tensors already"):
+        lend(borrower, lender)
+
+    rewrite_metadata(borrower, {"note": "new"})  # keeps borrowing
+    assert read_metadata(borrower)["meta"] == {"note": "new"} and read_model(borrower).model_id.hex() == HIGHRATE_V1_ID
+
+    changed = load_file(str(lender))
+    changed["g_s.0.weight"] = changed["g_s.0.weight"] * 2
+    save_file(changed, str(lender), metadata=safetensors_metadata(lender))
+    with pytest.raises(WeightsError, match="have changed"):
+        read_model(borrower)
+    lender.unlink()
+    with pytest.raises(WeightsError, match="not beside it"):
+        read_model(borrower)

@@ -2,6 +2,7 @@
 
     python tools/compact_weights.py --weights fidelity-v1 --storage packed      # in place
     python tools/compact_weights.py --weights runs/gpu/fidelity.safetensors --out /tmp/f16.safetensors
+    python tools/compact_weights.py --weights highrate-v1 --borrow-from highrate-v2   # and its perceptual head
 
 ``--storage float16-transforms`` narrows the analysis and synthesis transforms to float16; ``packed`` (the
 fidelity model's since issue 23) also the hyper analysis, which only the encoder runs, and stores the
@@ -10,6 +11,10 @@ way every integer of the entropy-parameter path, the CDF tables, the entropy bot
 stay bit for bit, so every file the model ever wrote decodes to the same latent. The tool refuses to write
 if any of those, or the model id, would change. What float16 costs in pixels and R-D:
 benchmarks/storage_precision.py.
+
+``--borrow-from`` instead rewrites a shipped model (and its perceptual head) to store only the tensors that
+differ from another shipped model's (and head's) and borrow the rest (weights.lend): the loaded tensors, and
+so the model, do not change.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import torch
 
 from roicodec.atomic import atomic_write_bytes
 from roicodec.model.exact import ExactConv2d, ExactConvTranspose2d
-from roicodec.models import weights_path
-from roicodec.weights import STORAGE, read_metadata, read_model, recompact
+from roicodec.models import HEAD_SUFFIX, weights_path
+from roicodec.weights import STORAGE, lend, read_metadata, read_model, recompact
 
 #: Module-name prefixes a compact storage may narrow to float16 (weights._PACKED_HALF_PREFIXES).
 NARROWED = ("g_a.", "g_s.", "latent_codec.h_a.")
@@ -58,8 +63,22 @@ def main() -> None:
     ap.add_argument("--weights", default="fidelity-v1", help="a shipped model's name or a weights file")
     ap.add_argument("--out", help="where to write (default: in place)")
     ap.add_argument("--storage", default="packed", choices=[s for s in STORAGE if s != "float32"])
+    ap.add_argument("--borrow-from", help="a shipped model to borrow identical tensors from (its head's too)")
     a = ap.parse_args()
     src = weights_path(a.weights)
+    if a.borrow_from:
+        lender = weights_path(a.borrow_from)
+        before = read_model(src)
+        saved = lend(src, lender)
+        heads = [p.with_name(p.name.removesuffix(".safetensors") + HEAD_SUFFIX) for p in (src, lender)]
+        if all(h.exists() for h in heads):
+            saved += lend(heads[0], heads[1])
+        after = read_model(src)
+        if after.model_id != before.model_id or any(not torch.equal(t, after.state_dict()[k])
+                                                      for k, t in before.state_dict().items()):
+            sys.exit("the model would change")
+        print(f"{src.name} borrows from {lender.name}: {saved:,} bytes less")
+        return
     dest = Path(a.out) if a.out else src
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "compact.safetensors"

@@ -3,8 +3,9 @@
     python tools/pack_device_data.py --data ../shared/data/train
 
 Why: a device command sees the repository and the paths named in `carry`, 64 MiB in all, and not
-../shared. The shipped weights take 36.5 MB of that (the fidelity model stored packed, weights format 2:
-24.6 MB, and the high-rate model, 11.9 MB), so the training photos travel as random 288² views
+../shared. The shipped weights take 44 MB of that (the fidelity model stored packed, weights format 2:
+24.6 MB; highrate-v2, 11.9 MB; highrate-v1, 7.5 MB, borrowing what it shares with v2), and the tracked tree
+52.6 MiB, so the training photos travel as random 288² views
 (WebP quality 80, about 13 KB each) filling what is left: one view of each image in a shuffled order (so
 that a smaller budget still draws from every source folder), then, while room is left, another round of
 fresh views of the same images (up to --max-views each). The budget is the carry limit minus what every call

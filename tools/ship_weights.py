@@ -28,7 +28,7 @@ from pathlib import Path
 from roicodec.evaluate.rd import bd_rate
 from roicodec.model import ModelConfig
 from roicodec.models import WEIGHTS_DIR, RoiCodecWeights, entry_for_id, newest_of
-from roicodec.weights import read_metadata, read_model, recompact, storage_of
+from roicodec.weights import read_metadata, read_model, read_stored, recompact, storage_of
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The run folder's files, by the family the device run trained (tools/device_train.sh).
@@ -84,9 +84,7 @@ def ship(candidate: Path, entry: RoiCodecWeights, kodak: str, weights_dir: Path 
     dest = next_version(entry, weights_dir)
     if dest.exists():
         raise SystemExit(f"{dest} exists already: register or remove it first")
-    from safetensors.torch import load_file
-
-    recompact(candidate, dest, storage_of(load_file(str(entry.value.path))))
+    recompact(candidate, dest, storage_of(read_stored(entry.value.path)))
     annotate(dest, kodak)
     return dest
 

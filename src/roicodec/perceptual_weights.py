@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from .atomic import atomic_write
 from .errors import WeightsError
 from .model.perceptual import HeadConfig, PerceptualHead
-from .weights import safetensors_metadata
+from .weights import safetensors_metadata, with_borrowed
 
 #: A perceptual head's file: its tensors, its config and the id of the base model whose latents it reads.
 HEAD_FORMAT = "roicodec-perceptual-1"
@@ -48,7 +48,7 @@ def read_head(path: str | Path) -> PerceptualHead:
     """A perceptual head ready for decoding (eval mode, channels_last, no gradients)."""
     info = read_head_metadata(path)
     head = PerceptualHead(HeadConfig(**info["config"]))
-    head.load_state_dict(load_file(str(path)))
+    head.load_state_dict(with_borrowed(path, safetensors_metadata(path, "perceptual weights file"), load_file(str(path))))
     head.base_model_id = bytes.fromhex(info["base_model_id"])
     head.meta = info["meta"]
     head.eval().to(memory_format=torch.channels_last)

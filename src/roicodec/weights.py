@@ -21,6 +21,10 @@ The ``packed`` storage goes further without changing a CDF: the integer-exact la
 context model, model/exact.py) only ever use their weights rounded to 12 significant bits, so it stores those
 integers (int16) and their power-of-two exponent (``<name>_exp``), which give back, on loading, weights whose
 integers are the same; the hyper analysis, which only the encoder runs, goes to float16 with the transforms.
+
+A file may also *borrow* tensors: it stores only those that differ from another weights file in its folder and
+names that file, the borrowed tensors and their hash in its metadata (``BORROWED``); loading takes them from
+there, checks them, and checks the whole against the file's own hashes as before (``read_stored``).
 """
 
 from __future__ import annotations
@@ -65,6 +69,14 @@ def to_stored_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def to_module_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {to_module_name(k): v for k, v in state.items()}
+
+
+#: Metadata key of a file that borrows tensors, byte for byte, from another file in its folder: JSON
+#: {"file": its name, "names": the borrowed tensors, "sha256": their tensors_digest}. highrate-v1 borrows its
+#: Ballé-2017 transforms from highrate-v2, whose refit changed only the latent codec, and its perceptual head
+#: from v2's (the same tensors, rebound): 5.5 MB less in the package and in every device call
+#: (docs/gpu-training.md). Only one level deep: the lender must store all its tensors itself.
+BORROWED = "borrowed"
 
 
 def tensors_digest(state: dict[str, torch.Tensor]) -> bytes:
@@ -212,8 +224,7 @@ def recompact(src: str | Path, dest: str | Path, storage: str = "float16-transfo
     keeps in float32 stays bit for bit. Narrowing an already narrowed tensor changes nothing.
     """
     info = read_metadata(src)
-    state = load_file(str(src))
-    check_tensors(src, info, state)
+    state = read_stored(src, info)
     integers = exact_integers(read_model(src)) if storage == "packed" else None
     write_stored(stored_as(unpacked(state), storage, integers), dest, bytes.fromhex(info["model_id"]), info["config"],
                  info["meta"])
@@ -256,6 +267,63 @@ def read_metadata(path: str | Path) -> dict:
     }
 
 
+def with_borrowed(path: str | Path, metadata: dict[str, str], state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` (the tensors a file stores itself) and the ones its metadata says it borrows (``BORROWED``),
+    read from the lending file beside it and checked against their hash; a missing or changed lender is a
+    WeightsError."""
+    if BORROWED not in metadata:
+        return state
+    spec = json.loads(metadata[BORROWED])
+    lender = Path(path).parent / spec["file"]
+    if not lender.is_file():
+        raise WeightsError(f"{path} borrows tensors from {spec['file']}, which is not beside it")
+    if BORROWED in safetensors_metadata(lender):
+        raise WeightsError(f"{path} borrows tensors from {spec['file']}, which borrows tensors itself")
+    with safe_open(str(lender), framework="pt") as f:
+        missing = sorted(set(spec["names"]) - set(f.keys()))
+        if missing:
+            raise WeightsError(f"{path} borrows {missing[0]} from {spec['file']}, which has no such tensor")
+        lent = {name: f.get_tensor(name) for name in spec["names"]}
+    if tensors_digest(lent).hex() != spec["sha256"]:
+        raise WeightsError(f"{path}: the tensors it borrows from {spec['file']} have changed")
+    return {**state, **lent}
+
+
+def read_stored(path: str | Path, info: dict | None = None) -> dict[str, torch.Tensor]:
+    """Every tensor of a weights file as stored, borrowed ones included, checked against its metadata's hash."""
+    info = info or read_metadata(path)
+    state = with_borrowed(path, safetensors_metadata(path), load_file(str(path)))
+    check_tensors(path, info, state)
+    return state
+
+
+def lend(path: str | Path, lender: str | Path) -> int:
+    """Rewrite the safetensors file ``path`` (a model's or a perceptual head's) in place so that it borrows every
+    tensor that ``lender``, a file in the same folder, stores identically (name, dtype, shape, bytes); its
+    other tensors and metadata stay. Returns the bytes saved. The tensors it loads do not change."""
+    path, lender = Path(path), Path(lender)
+    if path.parent.resolve() != lender.parent.resolve():
+        raise WeightsError(f"{lender} must be in the folder of {path}")
+    metadata = safetensors_metadata(path)
+    if BORROWED in metadata:
+        raise WeightsError(f"{path} borrows tensors already")
+    before = load_file(str(path))
+    theirs = load_file(str(lender))
+    names = sorted(n for n, t in before.items() if n in theirs and theirs[n].dtype == t.dtype
+                   and theirs[n].shape == t.shape and torch.equal(theirs[n], t))
+    if not names:
+        raise WeightsError(f"{lender} stores none of the tensors of {path}")
+    own = {n: t for n, t in before.items() if n not in names}
+    lent = {n: before[n] for n in names}
+    metadata = {**metadata, BORROWED: json.dumps({"file": lender.name, "names": names, "sha256": tensors_digest(lent).hex()})}
+    size = path.stat().st_size
+    write_weights_file(own, path, metadata)
+    after = with_borrowed(path, safetensors_metadata(path), load_file(str(path)))
+    if tensors_digest(after) != tensors_digest(before):
+        raise WeightsError(f"{path}: the rewritten file would load other tensors")  # cannot happen: checked anyway
+    return size - path.stat().st_size
+
+
 def check_tensors(path: str | Path, info: dict, state: dict[str, torch.Tensor]) -> None:
     """The stored tensors are those the metadata vouches for (format 1: the model id; 2: tensors_sha256)."""
     digest = tensors_digest(state)
@@ -276,13 +344,15 @@ def check_packed_integers(path: str | Path, model: RoiCodecModel, state: dict[st
 def rewrite_metadata(path: str | Path, meta: dict) -> dict:
     """Replace a weights file's ``meta`` (measured figures, recipe); tensors, model id and format unchanged."""
     info = read_metadata(path)
-    state = load_file(str(path))
-    check_tensors(path, info, state)
+    read_stored(path, info)  # the file is whole, borrowed tensors included
+    state = load_file(str(path))  # what it stores itself, written back as it is
     md = {"format": info["format"], "model_id": info["model_id"], "config": json.dumps(info["config"]),
           "meta": json.dumps(meta, sort_keys=True)}
     for key in ("tensors_sha256", "storage"):
         if info[key] is not None:
             md[key] = info[key]
+    if BORROWED in (own := safetensors_metadata(path)):
+        md[BORROWED] = own[BORROWED]
     write_weights_file(state, path, md)
     return read_metadata(path)
 
@@ -301,8 +371,7 @@ def load_state_into(model: RoiCodecModel, state: dict[str, torch.Tensor]) -> Non
 def read_model(path: str | Path, device: str = "cpu") -> RoiCodecModel:
     """A model ready for coding from a weights file; verifies the stored tensors against their hash."""
     info = read_metadata(path)
-    state = load_file(str(path))
-    check_tensors(path, info, state)
+    state = read_stored(path, info)
     mid = bytes.fromhex(info["model_id"])
     model = RoiCodecModel(ModelConfig.from_dict(info["config"]), model_id=mid, meta=info["meta"])
     load_state_into(model, state)

@@ -145,14 +145,12 @@ def train(cfg: TrainConfig, model_config: ModelConfig = ModelConfig()) -> Path:
         if cfg.storage is None:
             cfg = replace(cfg, storage=(ck.get("train_config") or {}).get("storage"))
     elif cfg.init:
-        from safetensors.torch import load_file
-
-        from ..weights import read_metadata
+        from ..weights import read_metadata, read_stored
 
         info = read_metadata(cfg.init)  # a clear error on a foreign file, before any tensor is read
         model_config = ModelConfig.from_dict(info["config"])  # --init trains the model it starts from
         step = int(info["meta"].get("training_steps", 0))
-        init_state = load_file(cfg.init)
+        init_state = read_stored(cfg.init, info)
         inherited = {k: info["meta"][k] for k in INHERITED_META if k in info["meta"]}
         inherited["init_model_id"] = info["model_id"]
         if cfg.storage is None:
