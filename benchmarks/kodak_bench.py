@@ -2,7 +2,8 @@
 
     python benchmarks/kodak_bench.py --images ../shared/data/kodak --bpp 0.25 --json docs/kodak_bench.json
 
-Times are wall-clock seconds per image on this machine with the model already loaded;
+Times are wall-clock seconds per image on this machine with the model already loaded (with ``--repeats``, the
+median of that many runs of each picture);
 encode includes image loading, the analysis transform and the whole rate-control
 search; decode includes parsing, entropy decoding and synthesis.
 """
@@ -35,6 +36,9 @@ def main() -> None:
     p.add_argument("--model", help="one shipped model's name or a weights file (default: the shipped model the encoder "
                                    "picks for the rate, as compress does)")
     p.add_argument("--scale", default="fit", help="coding scale, as for roicodec compress")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="encode and decode each picture this often and report the median times (on a machine "
+                        "shared with other work one timing can run 20 %% long); the repeats must agree byte for byte")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -48,17 +52,25 @@ def main() -> None:
     roicodec.decompress(roicodec.compress(small, bpp=a.bpp, model=model), model=model)
     rows = []
     for f in tqdm(files, desc=f"kodak @ {a.bpp} bpp"):
-        t0 = time.perf_counter()
-        res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model, effort=a.effort, scale=a.scale)
-        t1 = time.perf_counter()
-        dec = roicodec.decompress(res.data, model=model)  # without --model, the model the file names
-        t2 = time.perf_counter()
+        encode_s, decode_s = [], []
+        for _ in range(a.repeats):
+            t0 = time.perf_counter()
+            res = roicodec.compress_detailed(str(f), bpp=a.bpp, model=model, effort=a.effort, scale=a.scale)
+            t1 = time.perf_counter()
+            dec = roicodec.decompress(res.data, model=model)  # without --model, the model the file names
+            t2 = time.perf_counter()
+            encode_s.append(t1 - t0)
+            decode_s.append(t2 - t1)
+            if len(encode_s) > 1 and (res.data, dec.tobytes()) != first:
+                sys.exit(f"{f.name}: a repeat made another file or picture")
+            first = res.data, dec.tobytes()
         ref = Image.open(f).convert("RGB")
         w, h = ref.size
         bpp = 8 * len(res.data) / (w * h)
         rows.append({
             "image": f.name, "bytes": len(res.data), "bpp": bpp, "rel_error": (bpp - a.bpp) / a.bpp,
-            "psnr_rgb": psnr(ref, dec), "encode_s": t1 - t0, "decode_s": t2 - t1, "trials": res.trials,
+            "psnr_rgb": psnr(ref, dec), "encode_s": statistics.median(encode_s),
+            "decode_s": statistics.median(decode_s), "trials": res.trials,
             "base_level": res.base_level, "refine_steps": res.refine_steps, "scale": res.scale / 8,
             "model": roicodec.inspect(res.data, model=model)["model"],
         })

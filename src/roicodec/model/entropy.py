@@ -152,13 +152,17 @@ class ChannelCheckerboardCoder(nn.Module):
 
     # ------------------------------------------------------------------ coding
     def _coding_tables(self) -> tuple[list, list, list]:
+        """(CDF rows, their lengths, offsets) as CompressAI's rANS coder takes them. Each row is cut to its
+        length: the coder reads no further, and pybind11 converts every row on every call, so the padded
+        table (64 rows of 3133) cost 1.9 ms a call, twenty calls a decode; cut, 27 256 values, 0.3 ms."""
         if self._tables is None:
             g = self.gaussian
             if g._quantized_cdf.numel() == 0:
                 g.update()
+            lengths = g._cdf_length.reshape(-1).int().tolist()
             self._tables = (
-                g._quantized_cdf.tolist(),
-                g._cdf_length.reshape(-1).int().tolist(),
+                [row[:n] for row, n in zip(g._quantized_cdf.tolist(), lengths)],
+                lengths,
                 g._offset.reshape(-1).int().tolist(),
             )
         return self._tables
