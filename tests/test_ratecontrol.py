@@ -233,3 +233,21 @@ def test_an_estimate_gives_up_early_where_the_file_would_land_below_a_level():
     calls.clear()
     full = search_base_level(encode, budget, TRAINED, curve, estimate=off)
     assert not full.stopped and len(calls) == 2 and abs(full.base - 1.0) < 0.02
+
+
+def test_a_budget_well_above_the_range_is_passed_on_without_an_encode():
+    """With pass_above, a budget the estimate puts over PASS_ABOVE_MARGIN above the largest file ends the
+    search before any real encode (the caller codes a larger scale); nearer the top it searches as before."""
+    real = lambda level: 400.0 * math.exp(0.68 * level)  # noqa: E731
+    estimate = lambda level: 0.995 * real(level)  # noqa: E731
+    curve = RateCurve([real(k) for k in range(8)], pixels=8, min_level=0.0)
+    encode, calls = _sized(real)
+    budget = int(real(7.0) * 1.1)
+    res = search_base_level(encode, budget, TRAINED, curve, estimate=estimate, pass_above=True)
+    assert res.stopped and not res.in_range and not res.data and not calls
+    searched = search_base_level(encode, budget, TRAINED, curve, estimate=estimate)
+    assert not searched.in_range and len(searched.data) == int(real(7.0)) and calls == [7.0]
+    calls.clear()
+    near = int(real(7.0) * 1.005)  # the largest file is within the margin: its real size decides
+    res = search_base_level(encode, near, TRAINED, curve, estimate=estimate, pass_above=True)
+    assert not res.stopped and len(res.data) == int(real(7.0)) and calls == [7.0]

@@ -224,3 +224,24 @@ def test_pictures_coded_larger_decode_by_least_squares():
             coded = decoder.coded_picture(f, high)[:, :, :ch, :cw]
         bicubic = to_image(scaling.resample(coded, 128, 160), 160, 128, "RGB")
         assert psnr(roicodec.decompress(data), card) > psnr(bicubic, card) + 0.3
+
+
+def test_a_budget_above_the_1_5x_range_goes_to_2x_without_encoding_1_5x(monkeypatch):
+    """The high-rate model's default codes 2x where even 1.5x's largest file is well below the budget; the size
+    estimate says so before any real encode at 1.5x, and the file is the one the search to the end gave."""
+    from roicodec import encoder, ratecontrol
+
+    high = roicodec.load_model("highrate-v2")
+    smooth = synthetic_image(160, 128, seed=7, noise=1.0)
+    bpp = 5.0  # 1.5x's largest file: 4.1 bpp
+    assert len(roicodec.compress(smooth, quality=7, model=high, scale=1.5)) * 1.1 < bpp * 160 * 128 / 8
+    scales = []
+    encode = encoder.EncodeJob.encode
+    monkeypatch.setattr(encoder.EncodeJob, "encode", lambda self, *a, **k: scales.append(a[0]) or encode(self, *a, **k))
+    quick = roicodec.compress_detailed(smooth, bpp=bpp, model=high)
+    assert quick.scale == 16 and quick.in_range and quick.size <= bpp * 160 * 128 / 8 and 12 not in scales
+    scales.clear()
+    search = ratecontrol.search_base_level
+    monkeypatch.setattr(encoder, "search_base_level", lambda *a, pass_above=False, **k: search(*a, **k))
+    full = roicodec.compress_detailed(smooth, bpp=bpp, model=high)
+    assert full.data == quick.data and 12 in scales

@@ -183,12 +183,16 @@ class EncodeJob:
         return self._headers[key]
 
     def search(self, scale: int, strength: float, stop_level: float | None = None, keep_lift: bool = False,
-               latent: torch.Tensor | None = None, give_up_below: float | None = None) -> tuple[CompressResult, bool]:
+               latent: torch.Tensor | None = None, give_up_below: float | None = None,
+               pass_above: bool = False) -> tuple[CompressResult, bool]:
         """Rate control at one scale over the base level (and the ROI lift). Also says whether the search
         stopped at ``stop_level`` (the caller then tries a larger scale) or gave up because its file would
         land below ``give_up_below`` (an unfinished result: the caller tries a smaller one). With
         ``keep_lift``, a budget that cannot hold the ROI's full lift even over the lowest background ends the
-        work after one trial, out of range (the caller then falls back to a smaller scale)."""
+        work after one trial, out of range (the caller then falls back to a smaller scale). With
+        ``pass_above``, a budget the size estimate puts well above this scale's largest file ends it before
+        any real encode, out of range with no data (ratecontrol.search_base_level; ``above_range`` then codes
+        a larger scale, and this one only if that one does not fit)."""
         low = self.level_range.low
         blocks = self.blocks(scale) if strength else None
 
@@ -206,7 +210,7 @@ class EncodeJob:
             return self.estimate(scale, base, strength, latent)
 
         result = search_base_level(encode, self.budget.size, self.level_range, self.rate_curve(scale), stop_level,
-                                   give_up_below=give_up_below, estimate=estimate)
+                                   give_up_below=give_up_below, estimate=estimate, pass_above=pass_above)
         if not result.stopped and not result.in_range and result.base <= low and strength > 0:
             result, strength = lower_lift(encode, self.budget.size, self.level_range, result, strength)
         return CompressResult(result.data, result.base, strength, result.trials, result.in_range,
@@ -224,7 +228,8 @@ class EncodeJob:
             # a quality level means the same thing only at one scale
             result = self.search(bitstream.SCALE_ONE, self.strength)[0]
         elif high_rate:
-            result = self.larger_or_native(scaling.high_rate_scale(w, h, 8 * self.budget.size / (w * h)))
+            result = self.larger_or_native(scaling.high_rate_scale(w, h, 8 * self.budget.size / (w * h)),
+                                           pass_above=scale == scaling.FIT)
             if scale == scaling.FIT:
                 result = self.above_range(result)
         elif scale == scaling.AUTO:
@@ -249,13 +254,16 @@ class EncodeJob:
                 break
         return result
 
-    def larger_or_native(self, scale: int) -> CompressResult:
+    def larger_or_native(self, scale: int, pass_above: bool = False) -> CompressResult:
         """The high-rate model's choice (scaling.HIGH_RATE_UPSCALE_BPP): rate control at ``scale``, or at
         native size where the picture at that scale does not fit the budget or fits only by lowering the
-        ROI's lift."""
+        ROI's lift. With ``pass_above`` (the caller goes on to ``above_range``), a budget well above the
+        scale's largest file may come back unsearched, with no data (``search``)."""
         if scale == bitstream.SCALE_ONE:
             return self.search(scale, self.strength)[0]
-        result, _ = self.search(scale, self.strength, keep_lift=True)
+        w, h = self.prepared.size
+        larger = pass_above and any(sc > scale for sc in scaling.above_range(w, h))
+        result, _ = self.search(scale, self.strength, keep_lift=True, pass_above=larger)
         return result if self._fits(result) else self.search(bitstream.SCALE_ONE, self.strength)[0]
 
     def _fits(self, result: CompressResult) -> bool:
@@ -311,6 +319,7 @@ class EncodeJob:
         if result.in_range or len(result.data) > self.budget.size:
             return result
         w, h = self.prepared.size
+        passed = result if not result.data else None  # a scale passed on unsearched (``search``'s pass_above)
         for sc in scaling.above_range(w, h):
             if sc <= result.scale:
                 continue
@@ -319,6 +328,8 @@ class EncodeJob:
                 result = trial  # more of the budget spent
             if trial.in_range:
                 break
+        if passed is not None and not result.data:
+            result = self.search(passed.scale, self.strength)[0]  # no larger scale fits: its own file after all
         return result
 
     def _top_lift(self) -> float:

@@ -163,6 +163,10 @@ GUIDE_AIM = 0.0055
 GUIDE_GIVE_UP_SLACK = 0.75
 #: Real encodes led by the estimate before regula falsi takes over (a safeguard: one or two suffice).
 GUIDED_TRIALS = 3
+#: A search that may pass a budget above its range on to a larger scale (``pass_above``) does so without a
+#: real encode when the estimate of its largest file is at least this far below the budget (log bytes):
+#: ten times the estimate's usual error (docs/design-decisions.md item 28).
+PASS_ABOVE_MARGIN = 0.02
 
 
 class EstimateGuide:
@@ -247,7 +251,7 @@ class EstimateGuide:
 def search_base_level(encode: Callable[[float], bytes], budget: int, level_range: LevelRange,
                       curve: RateCurve | None = None, stop_level: float | None = None,
                       give_up_below: float | None = None,
-                      estimate: Callable[[float], float] | None = None) -> RateResult:
+                      estimate: Callable[[float], float] | None = None, pass_above: bool = False) -> RateResult:
     """Largest-file search for size <= budget; stops within TOLERANCE below budget, or as soon as
     a file within budget has a level of at least ``stop_level``, or as soon as the file for the budget
     would have a level below ``give_up_below`` (the caller then codes otherwise: a larger or a smaller
@@ -257,7 +261,9 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
     log(size) is close to u + offset: curve-shifted guesses until the budget is
     bracketed, then Illinois regula falsi inside the bracket. With ``estimate`` (level ->
     estimated bytes), the first GUIDED_TRIALS levels come from the estimate instead
-    (EstimateGuide), inside the bracket.
+    (EstimateGuide), inside the bracket. With ``pass_above`` too, a budget that the estimate puts well above
+    the largest file (PASS_ABOVE_MARGIN) ends the search before any real encode, out of range and stopped,
+    with no data: the caller codes a larger scale instead, and searches this one only if it needs its file.
     """
     target = math.log(budget * (1 - TOLERANCE / 2))
     min_level, max_level = level_range.low, level_range.high
@@ -276,6 +282,8 @@ def search_base_level(encode: Callable[[float], bytes], budget: int, level_range
         level, guided = guide.level_for(aim, min_level, max_level, settle), 1
         if give_up_below is not None and min_level < level < give_up_below - GIVE_UP_MARGIN:
             return RateResult(b"", level, 0, True, stopped=True)  # the estimate alone says where it lands
+        if pass_above and level >= max_level and guide.log_estimate(max_level) < math.log(budget) - PASS_ABOVE_MARGIN:
+            return RateResult(b"", max_level, 0, False, stopped=True)  # even the largest file is well below it
 
     def trial(level: float) -> tuple[float, int]:
         key = min(max(round(level * BASE_LEVEL_STEPS), math.ceil(min_level * BASE_LEVEL_STEPS)), round(max_level * BASE_LEVEL_STEPS))
