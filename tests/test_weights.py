@@ -243,3 +243,10 @@ def test_lending_keeps_the_model_and_a_changed_or_missing_lender_is_refused(tmp_
     lender.unlink()
     with pytest.raises(WeightsError, match="not beside it"):
         read_model(borrower)
+
+    md = safetensors_metadata(borrower)
+    for bad, message in (('{"file": "../lender.safetensors", "names": [], "sha256": ""}', "not a file name"),
+                         ("{not json", "damaged")):
+        save_file(load_file(str(borrower)), str(borrower), metadata={**md, BORROWED: bad})
+        with pytest.raises(WeightsError, match=message):
+            read_model(borrower)

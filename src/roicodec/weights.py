@@ -273,7 +273,14 @@ def with_borrowed(path: str | Path, metadata: dict[str, str], state: dict[str, t
     WeightsError."""
     if BORROWED not in metadata:
         return state
-    spec = json.loads(metadata[BORROWED])
+    try:
+        spec = json.loads(metadata[BORROWED])
+        name, names, digest = str(spec["file"]), [str(n) for n in spec["names"]], str(spec["sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise WeightsError(f"{path}: its list of borrowed tensors is damaged") from None
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise WeightsError(f"{path} borrows tensors from {name!r}, which is not a file name beside it")
+    spec = {"file": name, "names": names, "sha256": digest}
     lender = Path(path).parent / spec["file"]
     if not lender.is_file():
         raise WeightsError(f"{path} borrows tensors from {spec['file']}, which is not beside it")
