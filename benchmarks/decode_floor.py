@@ -49,6 +49,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
     files = sorted(f for f in Path(a.images).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))[: a.limit]
+    if not files:
+        p.error(f"no PNG or JPEG images in {a.images}")
     f64 = matmul_rate(torch.float64)
     rows = []
     for path in files:
@@ -60,9 +62,11 @@ def main() -> None:
             y = decoder.decode_latent(f, model)
         q = decoder.file_levels(f, model.config.level_range)
 
-        def synthesis() -> None:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                model.g_s(model.synthesis_input(y, q))
+        def synthesis() -> None:  # as decoder.coded_picture runs it (one tile at Kodak's size)
+            with torch.inference_mode():
+                y_s = model.synthesis_input(y, q)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    model.g_s(y_s)
 
         with FlopCounterMode(display=False) as synth:
             synthesis()

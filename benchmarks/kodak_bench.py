@@ -40,6 +40,8 @@ def main() -> None:
                    help="encode and decode each picture this often and report the median times (on a machine "
                         "shared with other work one timing can run 20 %% long); the repeats must agree byte for byte")
     a = p.parse_args()
+    if a.repeats < 1:
+        p.error("--repeats must be at least 1")
     if a.threads:
         torch.set_num_threads(a.threads)
     model = roicodec.load_model(a.model) if a.model else None

@@ -250,3 +250,24 @@ def test_lending_keeps_the_model_and_a_changed_or_missing_lender_is_refused(tmp_
         save_file(load_file(str(borrower)), str(borrower), metadata={**md, BORROWED: bad})
         with pytest.raises(WeightsError, match=message):
             read_model(borrower)
+
+
+def test_a_lender_rewritten_first_gives_its_borrowers_their_tensors_and_lending_checks_before_writing(tmp_path):
+    lender = tmp_path / "lender.safetensors"
+    whole_copy(RoiCodecWeights.HIGHRATE_V2, lender)
+    borrower = tmp_path / "borrower.safetensors"
+    whole_copy(RoiCodecWeights.HIGHRATE_V1, borrower)
+    lend(borrower, lender)
+    for path, other, message in ((lender, lender, "from itself"), (lender, borrower, "borrows tensors itself"),
+                                 (borrower, lender, "borrows tensors already")):
+        size = path.stat().st_size
+        with pytest.raises(WeightsError, match=message):
+            lend(path, other)
+        assert path.stat().st_size == size  # nothing written
+
+    before = read_model(borrower).state_dict()
+    with pytest.warns(UserWarning, match="now stores the tensors"):
+        recompact(lender, lender, "packed")  # changes tensors the borrower borrows
+    assert BORROWED not in safetensors_metadata(borrower)
+    after = read_model(borrower)
+    assert after.model_id.hex() == HIGHRATE_V1_ID and all(torch.equal(t, after.state_dict()[k]) for k, t in before.items())

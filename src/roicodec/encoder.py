@@ -329,7 +329,7 @@ class EncodeJob:
             if trial.in_range:
                 break
         if passed is not None and not result.data:
-            result = self.search(passed.scale, self.strength)[0]  # no larger scale fits: its own file after all
+            result = self.larger_or_native(passed.scale)  # no larger scale fits: that scale's own choice after all
         return result
 
     def _top_lift(self) -> float:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from .atomic import atomic_write
 from .errors import WeightsError
 from .model.perceptual import HeadConfig, PerceptualHead
-from .weights import safetensors_metadata, with_borrowed
+from .weights import release_borrowers, safetensors_metadata, with_borrowed
 
 #: A perceptual head's file: its tensors, its config and the id of the base model whose latents it reads.
 HEAD_FORMAT = "roicodec-perceptual-1"
@@ -32,6 +32,7 @@ def export_head(head: PerceptualHead, path: str | Path, base_model_id: bytes, me
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    release_borrowers(path, state)
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 

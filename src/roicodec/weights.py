@@ -33,6 +33,7 @@ import copy
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -232,10 +233,51 @@ def recompact(src: str | Path, dest: str | Path, storage: str = "float16-transfo
 
 
 def write_weights_file(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
-    """safetensors file with its metadata, written atomically (also used to re-annotate shipped weights)."""
+    """safetensors file with its metadata, written atomically (also used to re-annotate shipped weights).
+    A file beside it that borrows tensors this changes first stores them itself (``release_borrowers``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    release_borrowers(path, to_stored_names(state))
     atomic_write(path, lambda tmp: save_file(to_stored_names(state), str(tmp), metadata=metadata))
+
+
+def borrowers_of(path: str | Path) -> dict[Path, dict]:
+    """The files beside ``path`` that borrow tensors from it: file -> its BORROWED entry."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return {}
+    found = {}
+    for other in path.parent.glob("*.safetensors"):
+        if other.name == path.name:
+            continue
+        try:
+            entry = json.loads(safetensors_metadata(other).get(BORROWED, "null"))
+        except (WeightsError, ValueError):
+            continue
+        if isinstance(entry, dict) and entry.get("file") == path.name:
+            found[other] = entry
+    return found
+
+
+def release_borrowers(path: str | Path, state: dict[str, torch.Tensor]) -> list[Path]:
+    """Before ``path`` is replaced by ``state`` (stored names): every file beside it that borrows tensors
+    ``state`` would not give back bit for bit is rewritten to store them itself, so it loads the same tensors
+    as before (and every picture its model wrote still decodes); the package grows by them. Returns those
+    files, each also announced by a warning."""
+    released = []
+    for borrower, entry in borrowers_of(path).items():
+        names = entry.get("names", [])
+        lent = {n: state[n] for n in names if n in state}
+        if len(lent) == len(names) and tensors_digest(lent).hex() == entry.get("sha256"):
+            continue
+        metadata = safetensors_metadata(borrower)
+        whole = with_borrowed(borrower, metadata, load_file(str(borrower)))  # checked against the lender as it is
+        metadata = {k: v for k, v in metadata.items() if k != BORROWED}
+        atomic_write(borrower, lambda tmp, whole=whole, metadata=metadata: save_file(whole, str(tmp), metadata=metadata))
+        warnings.warn(f"{borrower.name} now stores the tensors it borrowed from {Path(path).name}, which changes",
+                      stacklevel=2)
+        released.append(borrower)
+    return released
 
 
 def safetensors_metadata(path: str | Path, what: str = "weights file") -> dict[str, str]:
@@ -311,9 +353,15 @@ def lend(path: str | Path, lender: str | Path) -> int:
     path, lender = Path(path), Path(lender)
     if path.parent.resolve() != lender.parent.resolve():
         raise WeightsError(f"{lender} must be in the folder of {path}")
+    if path.resolve() == lender.resolve():
+        raise WeightsError(f"{path} cannot borrow from itself")
     metadata = safetensors_metadata(path)
     if BORROWED in metadata:
         raise WeightsError(f"{path} borrows tensors already")
+    if BORROWED in safetensors_metadata(lender):
+        raise WeightsError(f"{lender} borrows tensors itself: a lender must store all of its own")
+    if borrowers_of(path):
+        raise WeightsError(f"{path} lends tensors to {', '.join(p.name for p in borrowers_of(path))}")
     before = load_file(str(path))
     theirs = load_file(str(lender))
     names = sorted(n for n, t in before.items() if n in theirs and theirs[n].dtype == t.dtype

@@ -26,12 +26,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from ..atomic import atomic_write, atomic_write_text
 from ..model import LATENT_STRIDE, RoiCodecModel
 from ..model.perceptual import HeadConfig, PerceptualHead
 from ..perceptual_weights import export_head
+from ..weights import release_borrowers
 from .data import CropSampler
 
 
@@ -280,5 +282,6 @@ def ship(head_file: str | Path, entry_name: str) -> Path:
     if read_head_metadata(head_file)["base_model_id"] != entry.value.model_id.hex():
         raise ValueError(f"{head_file} was not trained for {entry.label}")
     dest = head_path(entry)
+    release_borrowers(dest, load_file(str(head_file)))  # a head that borrows from it keeps its tensors
     atomic_write(dest, lambda tmp: shutil.copyfile(head_file, tmp))
     return dest
