@@ -29,8 +29,7 @@ import torch
 from roicodec.atomic import atomic_write_bytes
 from roicodec.model.exact import ExactConv2d, ExactConvTranspose2d
 from roicodec.models import HEAD_SUFFIX, weights_path
-from roicodec.weights import BORROWED, STORAGE, lend, read_metadata, read_model, recompact
-from roicodec.weights import safetensors_metadata as read_metadata_raw
+from roicodec.weights import BORROWED, STORAGE, lend, read_metadata, read_model, recompact, safetensors_metadata
 
 #: Module-name prefixes a compact storage may narrow to float16 (weights._PACKED_HALF_PREFIXES).
 NARROWED = ("g_a.", "g_s.", "latent_codec.h_a.")
@@ -67,7 +66,7 @@ def main() -> None:
     ap.add_argument("--borrow-from", help="a shipped model to borrow identical tensors from (its head's too)")
     a = ap.parse_args()
     src = weights_path(a.weights)
-    borrows = BORROWED in read_metadata_raw(src)
+    borrows = BORROWED in safetensors_metadata(src)
     if a.borrow_from and a.out:
         sys.exit("--borrow-from rewrites the shipped file in place: no --out")
     if borrows and not a.borrow_from and not a.out:

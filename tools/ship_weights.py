@@ -84,7 +84,8 @@ def ship(candidate: Path, entry: RoiCodecWeights, kodak: str, weights_dir: Path 
     dest = next_version(entry, weights_dir)
     if dest.exists():
         raise SystemExit(f"{dest} exists already: register or remove it first")
-    recompact(candidate, dest, storage_of(read_stored(entry.value.path)))
+    storage = read_metadata(entry.value.path)["storage"] or storage_of(read_stored(entry.value.path))  # format 1: none
+    recompact(candidate, dest, storage)
     annotate(dest, kodak)
     return dest
 

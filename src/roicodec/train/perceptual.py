@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
 from safetensors.torch import load_file
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..atomic import atomic_write, atomic_write_text
