@@ -35,3 +35,13 @@ def test_exif_orientation_is_applied(tmp_path, card):
     p = prepare(path)
     assert p.size == (card.size[1], card.size[0])
     assert "EXIF orientation applied" in p.notes
+
+
+def test_only_the_first_frame_of_an_animation_is_coded(tmp_path):
+    frames = [Image.new("RGB", (32, 24), colour) for colour in ((200, 10, 10), (10, 200, 10), (10, 10, 200))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    p = prepare(path)
+    assert "first of 3 frames coded (.rcz holds one picture)" in p.notes
+    assert tuple(p.rgb[0, 0]) == (200, 10, 10)
+    assert not any("frames" in n for n in prepare(frames[1]).notes)

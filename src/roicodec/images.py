@@ -5,7 +5,9 @@ Policy (reported to the user through ``PreparedImage.notes``):
 - grayscale (1, L, I, I;16, F) is coded as gray RGB and decoded as mode L;
 - transparency is composited onto white (the format stores no alpha);
 - 16-bit and float samples are reduced to 8 bits;
-- palette, CMYK, YCbCr, LAB and HSV are converted to RGB.
+- palette, CMYK, YCbCr, LAB and HSV are converted to RGB;
+- of an animation or a multi-page file, the first frame is coded;
+- an embedded colour profile other than sRGB is applied, so the numbers coded are sRGB (colour_profile.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bitstream import MAX_PIXELS, padded_size
+from .colour_profile import to_srgb
 from .errors import ImageInputError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"}
@@ -63,6 +66,9 @@ def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
 def prepare(source: str | Path | Image.Image) -> PreparedImage:
     im = open_image(source)
     notes: list[str] = []
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:  # animated GIF, APNG, WebP, multi-page TIFF: Pillow opens on the first
+        notes.append(f"first of {frames} frames coded (.rcz holds one picture)")
     try:
         transposed = ImageOps.exif_transpose(im)
     except Exception:  # a damaged EXIF block must not stop compression
@@ -76,6 +82,7 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
         raise ImageInputError("image is empty")
     if w * h > MAX_PIXELS:
         raise ImageInputError(f"image of {w}x{h} pixels exceeds the supported {MAX_PIXELS} pixels")
+    im = to_srgb(im, notes)
 
     has_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)
     if has_alpha:

@@ -9,7 +9,8 @@ load with an OSError that names the model id.
 Saving takes ``bpp``, ``size`` or ``quality`` (exactly one; ``quality`` is a roicodec quality level,
 not a JPEG 0-100 setting) and ``roi``, ``roi_strength``, ``effort``, ``scale``, ``model``, as
 ``roicodec.compress`` does. The pixels are saved as they are, like Pillow's other savers (EXIF
-orientation is not applied: use ``ImageOps.exif_transpose`` first). The whole file is encoded before
+orientation is not applied: use ``ImageOps.exif_transpose`` first); a colour profile other than sRGB
+(``im.info["icc_profile"]`` or ``icc_profile=``) is applied, since ``.rcz`` stores sRGB. The whole file is encoded before
 a byte is written, so a failed save writes nothing; Pillow itself removes a file it created for a
 save that failed, but a file that already existed has been truncated by Pillow before the plugin runs.
 
@@ -113,9 +114,13 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
 
 def _pixels_only(im: Image.Image) -> Image.Image:
     """The picture without the metadata that would make roicodec rotate it (EXIF/XMP orientation);
-    transparency stays, since it decides what is composited onto white."""
+    transparency stays, since it decides what is composited onto white, and so does the colour profile
+    (``icc_profile=`` given to ``save`` first, as Pillow's other savers take it), which makes the coded
+    numbers sRGB."""
     plain = im.copy()
-    plain.info = {k: im.info[k] for k in ("transparency",) if k in im.info}
+    plain.info = {k: im.info[k] for k in ("transparency", "icc_profile") if k in im.info}
+    if im.encoderinfo.get("icc_profile"):
+        plain.info["icc_profile"] = im.encoderinfo["icc_profile"]
     return plain
 
 
