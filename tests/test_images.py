@@ -45,3 +45,29 @@ def test_only_the_first_frame_of_an_animation_is_coded(tmp_path):
     assert "first of 3 frames coded (.rcz holds one picture)" in p.notes
     assert tuple(p.rgb[0, 0]) == (200, 10, 10)
     assert not any("frames" in n for n in prepare(frames[1]).notes)
+
+
+def test_gray_samples_are_read_by_the_range_they_use(tmp_path):
+    ramp = np.tile(np.arange(256, dtype=np.float64), (4, 1))
+    cases = [
+        ("float 0..1", Image.fromarray((ramp / 255).astype(np.float32), "F"), "float samples in 0..1"),
+        ("float 0..255", Image.fromarray(ramp.astype(np.float32), "F"), "clipped to 0..255"),
+        ("int 0..255", Image.fromarray(ramp.astype(np.int32), "I"), "within 0..255"),
+        ("int 16-bit", Image.fromarray((ramp * 257).astype(np.int32), "I"), "16-bit samples"),
+        ("int stretched", Image.fromarray((ramp * 1000 - 5000).astype(np.int32), "I"), "stretched"),
+    ]
+    for name, im, note in cases:
+        p = prepare(im)
+        assert p.mode == "L", name
+        assert np.abs(p.rgb[0, :, 0].astype(int) - np.arange(256)).max() <= 1, name
+        assert any(note in n for n in p.notes), (name, p.notes)
+    odd = np.array([[np.nan, np.inf, 0.5, 1.0]], np.float32)
+    p = prepare(Image.fromarray(odd, "F"))
+    assert list(p.rgb[0, :, 0]) == [0, 0, 128, 255] and any("not finite" in n for n in p.notes)
+
+
+def test_an_opaque_alpha_channel_is_not_reported():
+    opaque = Image.new("RGBA", (16, 16), (10, 20, 30, 255))
+    p = prepare(opaque)
+    assert tuple(p.rgb[0, 0]) == (10, 20, 30)
+    assert not any("alpha" in n for n in p.notes)

@@ -4,7 +4,7 @@ Policy (reported to the user through ``PreparedImage.notes``):
 - EXIF orientation is applied, so the decoded image looks as the viewer showed it;
 - grayscale (1, L, I, I;16, F) is coded as gray RGB and decoded as mode L;
 - transparency is composited onto white (the format stores no alpha);
-- 16-bit and float samples are reduced to 8 bits;
+- 16-bit, 32-bit and float samples are reduced to 8 bits, by the range they use (_to_8bit_gray);
 - palette, CMYK, YCbCr, LAB and HSV are converted to RGB;
 - of an animation or a multi-page file, the first frame is coded;
 - an embedded colour profile other than sRGB is applied, so the numbers coded are sRGB (colour_profile.py).
@@ -52,15 +52,33 @@ def open_image(source: str | Path | Image.Image, what: str = "image") -> Image.I
 
 
 def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
+    """8-bit gray from any gray mode. The container does not say the range: I;16 is 16-bit; a 32-bit
+    integer picture (mode I: 16-bit PGM, 32-bit TIFF) is read as 8-bit when its samples lie in 0-255,
+    as 16-bit up to 65535, and stretched from its own range beyond; a float picture (mode F) as 0-1 when
+    its samples lie there (the float convention), else as 0-255."""
     if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
     a = np.asarray(im).astype(np.float64)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        notes.append("float samples that are not finite set to 0")
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(a.min()), float(a.max())
     if im.mode == "F":
-        notes.append("float samples clipped to 0..255 and rounded to 8 bits")
-        return np.clip(np.round(a), 0, 255).astype(np.uint8)
-    # I / I;16 variants: treat as 16-bit data
-    notes.append("16-bit samples reduced to 8 bits")
-    return np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8)
+        if lo >= 0.0 and hi <= 1.0:
+            notes.append("float samples in 0..1 scaled to 8 bits")
+            a = a * 255.0
+        else:
+            notes.append("float samples clipped to 0..255 and rounded to 8 bits")
+    elif im.mode.startswith("I;16") or (lo >= 0.0 and 255.0 < hi <= 65535.0):
+        notes.append("16-bit samples reduced to 8 bits")
+        a = a / 257.0
+    elif lo < 0.0 or hi > 65535.0:
+        notes.append(f"32-bit samples stretched from their range {lo:g}..{hi:g} to 8 bits")
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    else:
+        notes.append("32-bit samples within 0..255 coded as 8-bit")
+    return np.clip(np.round(a), 0, 255).astype(np.uint8)
 
 
 def prepare(source: str | Path | Image.Image) -> PreparedImage:
@@ -89,7 +107,8 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im_rgb = Image.alpha_composite(white, rgba).convert("RGB")
-        notes.append("alpha channel composited onto white (.rcz stores no alpha)")
+        if rgba.getchannel("A").getextrema()[0] < 255:  # an opaque alpha channel changes nothing
+            notes.append("alpha channel composited onto white (.rcz stores no alpha)")
         gray = im.mode in ("LA", "La")
         if gray:
             return PreparedImage(np.repeat(np.asarray(im_rgb.convert("L"))[..., None], 3, axis=2), "L", notes)
