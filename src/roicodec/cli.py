@@ -12,7 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, progress
 from .atomic import atomic_write, atomic_write_bytes
 from .bitstream import MAX_DECODE_MEMORY, MAX_DECODE_PIXELS
 # Only torch-free modules at import: `roicodec --version` and `--help` must not import torch
@@ -85,7 +85,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     # None: the shipped model for the rate
     model = load_model(args.weights, args.device) if args.weights else None
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    # a bar on a terminal's stderr for a picture that takes more than a second (progress.py)
+    with warnings.catch_warnings(), progress.bar(enabled=not args.quiet):
         warnings.simplefilter("ignore")  # reported below as notes
         res = compress_detailed(args.input, model=model, device=args.device, **_compress_options(args))
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
@@ -204,10 +205,12 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     # None: the installed model the file names
     model = load_model(args.weights, args.device) if args.weights else None
     unlimited = args.max_pixels == 0  # --max-pixels 0: no limit at all, as before --max-memory existed
-    image = decompress(data, model=model, max_pixels=args.max_pixels or None,
-                       max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
-                       perceptual=args.perceptual, device=args.device, precision=args.precision)
-    _save_image(out, image)
+    with progress.bar(enabled=not args.quiet):
+        image = decompress(data, model=model, max_pixels=args.max_pixels or None,
+                           max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
+                           perceptual=args.perceptual, device=args.device, precision=args.precision)
+        progress.report(f"writing {out.name}", 0, 1)
+        _save_image(out, image)
     if not args.quiet:
         print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
     return 0

@@ -24,6 +24,7 @@ from .model.latent_codec import hyper_z_shape
 from .model.perceptual import PerceptualHead
 from .model.tiling import TILE, run_tiled
 from .models import entry_for_id, head_path, model_for_id, perceptual_head_for
+from .progress import report
 from .roi import quality_map
 
 
@@ -142,7 +143,7 @@ def coded_picture(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: 
         halo = model.synthesis_halo + (PERCEPTUAL_HALO if realism > 0 else 0)
         importance = file_importance(f).to(model.device)
         y = decode_latent(f, model)
-        return run_tiled(synthesis, [y, q, importance], halo=halo, tile=tile)
+        return run_tiled(synthesis, [y, q, importance], halo=halo, tile=tile, stage="synthesis")
 
 
 def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: PerceptualHead | None = None,
@@ -154,6 +155,7 @@ def reconstruct(f: RczFile, model: RoiCodecModel, realism: float = 0.0, head: Pe
     if f.scale == bitstream.SCALE_ONE:
         return x_hat
     cw, ch = f.coded_size
+    report("resampling back", 0, 1)
     with torch.inference_mode():
         if f.scale > bitstream.SCALE_ONE:
             # the picture whose upsampling by the encoder is nearest the decoded one (inverse_resample.py)

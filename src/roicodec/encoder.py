@@ -24,6 +24,7 @@ from .levels import LevelRange
 from .model import RoiCodecModel
 from .model.refine import MAX_REFINE_PIXELS, RefineTarget, refine_latent
 from .models import load_model, model_for_rate
+from .progress import phase, report
 from .ratecontrol import LOWERED_LIFT, Budget, RateCurve, lower_lift, lowered_lift_note, search_base_level
 from .roi import RoiSpec, block_importance, build_importance, pixel_importance, quality_map
 
@@ -94,6 +95,7 @@ class EncodeJob:
         self._latents: dict[int, torch.Tensor] = {}
         self._blocks: dict[int, np.ndarray | None] = {}
         self._headers: dict[tuple[int, bool], int] = {}
+        self._encodes = 0  # real encodes so far, named in the progress reports
 
     # ------------------------------------------------------------------ per coding scale
     def coded_size(self, scale: int) -> tuple[int, int]:
@@ -122,7 +124,8 @@ class EncodeJob:
         In bf16 where hardware.bf16_analysis says so."""
         if scale not in self._latents:
             bf16 = bf16_analysis(self.model.device, self.model.config.transforms, self.precision)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with (torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16),
+                  phase(f"{scale / bitstream.SCALE_ONE:g}x")):
                 self._latents[scale] = self.model.analyse(self.coded_input(scale)).float()
         return self._latents[scale]
 
@@ -144,8 +147,10 @@ class EncodeJob:
         blocks = self.blocks(scale) if strength else None
         cw, ch = self.coded_size(scale)
         q = quality_map(base, strength, blocks, bitstream.latent_shape(ch, cw), self.level_range).to(self.model.device)
-        with torch.inference_mode():
-            code = self.model.compress_latent(self.latent(scale) if latent is None else latent, q)
+        latent = self.latent(scale) if latent is None else latent
+        self._encodes += 1
+        with torch.inference_mode(), phase(f"{scale / bitstream.SCALE_ONE:g}x, trial {self._encodes} at level {base:.2f}"):
+            code = self.model.compress_latent(latent, q)
         w, h = self.prepared.size
         f = bitstream.RczFile(
             width=w, height=h, mode=self.prepared.mode, model_id=self.model.model_id, base_level=base,
@@ -167,6 +172,7 @@ class EncodeJob:
         with (torch.inference_mode(), reproducible_threads(*shape), reproducible_kernels(self.model.device),
               torch.autocast("cpu", torch.bfloat16, enabled=bf16)):
             z_bits, y_bits = self.model.estimate_latent(self.latent(scale) if latent is None else latent, q)
+        report(f"{scale / bitstream.SCALE_ONE:g}x, size estimate at level {base:.2f}", 1, 1)
         return self._header_bytes(scale, blocks) + sum(bits / 8 + PAYLOAD_OVERHEAD for bits in [z_bits, *y_bits])
 
     def _header_bytes(self, scale: int, blocks: np.ndarray | None) -> int:

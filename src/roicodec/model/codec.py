@@ -111,7 +111,8 @@ class RoiCodecModel(nn.Module):
             with reproducible_kernels(x.device):
                 return self.g_a(x.contiguous(memory_format=torch.channels_last))
 
-        return run_tiled(run, [x], halo=RECEPTIVE_HALO[self.config.transforms][0], tile=tile, unit_in=16, unit_out=1)
+        return run_tiled(run, [x], halo=RECEPTIVE_HALO[self.config.transforms][0], tile=tile, unit_in=16, unit_out=1,
+                         stage="analysis")
 
     def compress_latent(self, y: Tensor, q: Tensor) -> LatentCode:
         """Entropy-code a latent at quality map q."""
@@ -140,4 +141,4 @@ class RoiCodecModel(nn.Module):
             with reproducible_threads(y.shape[-2], y.shape[-1]), reproducible_kernels(y.device):
                 return self.g_s(self.synthesis_input(y, q)).clamp_(0, 1)
 
-        return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile)
+        return run_tiled(run, [y_hat_int, q], halo=self.synthesis_halo, tile=tile, stage="synthesis")

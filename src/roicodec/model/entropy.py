@@ -21,6 +21,7 @@ from compressai.entropy_models import GaussianConditional
 from torch import Tensor, nn
 
 from .exact import ACT_ONE, ExactConv2d, ExactSequential, from_fixed
+from ..progress import report
 from .tiling import bound_heap
 
 SIGMA_MIN, SIGMA_MAX, SIGMA_LEVELS = 0.11, 256.0, 64
@@ -228,7 +229,8 @@ class ChannelCheckerboardCoder(nn.Module):
         return [(r0, min(r0 + rows, h)) for r0 in range(0, h, rows)]
 
     def _group_params(self, k: int, hyper: Tensor, prev: Tensor | None, anchor_hat_int: Tensor,
-                      fixed: list[Tensor], sel: Tensor, anchors: bool) -> tuple[Tensor, Tensor]:
+                      fixed: list[Tensor], sel: Tensor, anchors: bool, stage: str = "entropy coding"
+                      ) -> tuple[Tensor, Tensor]:
         """(means_int, cdf indexes) of group k at the positions ``sel`` ((h, w) bool) of one checkerboard
         pass, each (c, N) in row-major order, computed band by band.
 
@@ -238,17 +240,22 @@ class ChannelCheckerboardCoder(nn.Module):
         whose 24-bit mantissa holds the fixed-point integers exactly) and ``prev`` (the earlier groups'
         exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation sums over
         hyperprior + channel context (the same for both checkerboard passes) for the second pass, up to
-        KEEP_FIXED_POSITIONS.
+        KEEP_FIXED_POSITIONS. Each band done is reported as a unit of ``stage``, whose units are all bands of
+        all passes (progress.py).
         """
         h, w = anchor_hat_int.shape[2:]
         bands = self._bands((h, w))
+        passes = 2 * len(self.groups)
+        done = (2 * k + (0 if anchors else 1)) * len(bands)
         if len(bands) == 1:
             if not fixed:
                 feats = [hyper.double()]
                 if k:
                     feats.append(self.channel_ctx[k - 1].forward_exact(prev))
                 fixed.append(self._exact_fixed_part(k, feats))
-            return self._exact_params(k, fixed[0], anchor_hat_int, sel, anchors)
+            params = self._exact_params(k, fixed[0], anchor_hat_int, sel, anchors)
+            report(stage, done + 1, passes)
+            return params
         bound_heap()
         means, indexes = [], []
         for b, (r0, r1) in enumerate(bands):
@@ -266,6 +273,7 @@ class ChannelCheckerboardCoder(nn.Module):
             del acc
             means.append(m)
             indexes.append(i)
+            report(stage, done + b + 1, passes * len(bands))
         return torch.cat(means, dim=1), torch.cat(indexes, dim=1)
 
     def compress(self, y: Tensor, hyper: Tensor) -> tuple[list[bytes], Tensor]:
@@ -368,7 +376,8 @@ class ChannelCheckerboardCoder(nn.Module):
             dec.set_stream(strings[k])
             y_hat_int = torch.zeros((1, c, h, w), dtype=torch.float64, device=hyper.device)
             for phase, sel in ((0, anchor), (1, ~anchor)):
-                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed, sel, phase == 0)
+                means_int, idx = self._group_params(k, hyper, prev, y_hat_int, fixed, sel, phase == 0,
+                                                    "entropy decoding")
                 values = dec.decode_stream(idx.reshape(-1).tolist(), cdfs, lengths, offsets)
                 del idx
                 # via NumPy: a third of torch.tensor's time on the decoder's list of ints

@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ..progress import report
+
 #: Default largest tile side in latent positions: 96 x 16 = 1536 pixels, at most 2.4 MP of output per
 #: tile (3.2 MP with the synthesis's halo); a Kodak or Full-HD picture is one tile, i.e. runs untiled.
 #: Tiles split a side evenly (tile_bounds): 3840x2160 runs as 3 x 2 tiles of 80 x 68 positions.
@@ -59,22 +61,28 @@ def tile_bounds(size: int, tile: int) -> list[tuple[int, int]]:
 
 
 def run_tiled(fn: Callable[..., Tensor], inputs: Sequence[Tensor], *, halo: int, tile: int | None = TILE,
-              unit_in: int = 1, unit_out: int = 16) -> Tensor:
+              unit_in: int = 1, unit_out: int = 16, stage: str = "transform") -> Tensor:
     """``fn(*inputs)`` computed tile by tile.
 
     ``inputs`` are (1, C_i, H_i, W_i) tensors on one latent grid: input i has ``H_i = h * unit_in``
     rows for h latent rows (a per-position map such as a quality map may have unit 1 beside a picture
     of unit 16: pass it at the same unit as the others, or give ``fn`` a closure). ``fn`` maps inputs of
     h x w latent positions to one output of ``h * unit_out`` x ``w * unit_out``. ``tile=None`` (or a
-    picture within one tile) runs ``fn`` once on the whole inputs.
+    picture within one tile) runs ``fn`` once on the whole inputs. Each tile done is reported as a unit
+    of ``stage`` (progress.py).
     """
     h, w = inputs[0].shape[-2] // unit_in, inputs[0].shape[-1] // unit_in
     if tile is None or (h <= tile and w <= tile):
-        return fn(*inputs)
+        report(stage, 0, 1)
+        out = fn(*inputs)
+        report(stage, 1, 1)
+        return out
     if tile < 1 or halo < 0:
         raise ValueError("tile must be at least 1 and halo at least 0")
     bound_heap()
     out: Tensor | None = None
+    tiles, done = len(tile_bounds(h, tile)) * len(tile_bounds(w, tile)), 0
+    report(stage, 0, tiles)
     for r0, r1 in tile_bounds(h, tile):
         a0, a1 = max(r0 - halo, 0), min(r1 + halo, h)
         for c0, c1 in tile_bounds(w, tile):
@@ -88,4 +96,6 @@ def run_tiled(fn: Callable[..., Tensor], inputs: Sequence[Tensor], *, halo: int,
             out[..., r0 * unit_out:r1 * unit_out, c0 * unit_out:c1 * unit_out] = y[
                 ..., (r0 - a0) * unit_out:(r1 - a0) * unit_out, (c0 - b0) * unit_out:(c1 - b0) * unit_out]
             del y
+            done += 1
+            report(stage, done, tiles)
     return out
