@@ -150,3 +150,19 @@ def test_compress_codes_the_converted_colours(tmp_path, model, source):
     converted = prepare(path).rgb
     assert np.abs(decoded.astype(int) - converted.astype(int)).mean() < 3
     assert np.abs(decoded.astype(int) - flat.astype(int)).mean() > 8
+
+
+def test_a_gray_picture_with_an_srgb_profile_is_left_alone():
+    gray = _tagged(COLOURS, _srgb_bytes(), mode="L")
+    prepared = prepare(gray)
+    assert prepared.mode == "L" and np.array_equal(prepared.rgb[0, :, 0], np.asarray(gray)[0])
+    assert not any("profile" in n for n in prepared.notes)
+
+
+def test_sixteen_bit_gray_keeps_its_profile_through_the_reduction():
+    wide = Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    assert wide.mode.startswith("I;16")
+    wide.info["icc_profile"] = p3_profile()  # an RGB profile on a gray picture: reduced, then ignored
+    prepared = prepare(wide)
+    assert prepared.mode == "L"
+    assert any("16-bit" in n for n in prepared.notes) and any("does not fit a L picture" in n for n in prepared.notes)

@@ -42,7 +42,7 @@ def test_only_the_first_frame_of_an_animation_is_coded(tmp_path):
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
     p = prepare(path)
-    assert "first of 3 frames coded (.rcz holds one picture)" in p.notes
+    assert "frame 1 of 3 coded (.rcz holds one picture)" in p.notes
     assert tuple(p.rgb[0, 0]) == (200, 10, 10)
     assert not any("frames" in n for n in prepare(frames[1]).notes)
 
@@ -71,3 +71,25 @@ def test_an_opaque_alpha_channel_is_not_reported():
     p = prepare(opaque)
     assert tuple(p.rgb[0, 0]) == (10, 20, 30)
     assert not any("alpha" in n for n in p.notes)
+
+
+def test_a_damaged_page_count_or_an_mpo_preview_is_no_animation(monkeypatch, card):
+    class Uncountable(Image.Image):
+        @property
+        def n_frames(self):
+            raise TypeError("Missing dimensions")
+
+    broken = card.copy()
+    broken.__class__ = Uncountable
+    assert not any("frame" in n for n in prepare(broken).notes)
+    mpo = card.copy()
+    mpo.format, mpo.n_frames = "MPO", 2
+    assert not any("frame" in n for n in prepare(mpo).notes)
+
+
+def test_a_16bit_pgm_is_16bit_even_when_dark(tmp_path):
+    dark = np.full((4, 4), 100, np.uint16)
+    path = tmp_path / "dark.pgm"
+    path.write_bytes(b"P5 4 4 65535\n" + dark.astype(">u2").tobytes())
+    p = prepare(path)
+    assert int(p.rgb.max()) == 0 and any("16-bit" in n for n in p.notes)

@@ -41,11 +41,34 @@ def test_a_tiled_picture_reports_every_tile_and_every_pass(model):
     assert order.index("synthesis") > max(i for i, s in enumerate(order) if s == "entropy decoding")
 
 
-def test_nobody_listening_costs_nothing_and_reports_go_nowhere(model, card):
+def test_big_pictures_report_every_band_of_every_pass(model, monkeypatch):
+    from roicodec.model import entropy
+
+    rng = np.random.default_rng(4)
+    picture = Image.fromarray((rng.random((64, 256, 3)) * 255).astype(np.uint8))  # 4 x 16 latent positions
+    data = roicodec.compress(picture, quality=3, model=model, scale=1)
+    monkeypatch.setattr(entropy, "BAND_POSITIONS", 32)  # two rows a band: two bands
+    banded, seen = _record(lambda: roicodec.decompress(data, model=model))
+    assert _stages(seen, "entropy decoding") == [(k, 20) for k in range(1, 21)]
+    monkeypatch.undo()
+    assert banded.tobytes() == roicodec.decompress(data, model=model).tobytes()  # bands change no pixel
+
+
+def test_a_listener_hears_its_own_context_only(model, card):
+    """Reports go to the listener of the thread doing the work: another thread's decode is not heard."""
+    import threading
+
     data = roicodec.compress(card, quality=3, model=model)
-    assert roicodec.decompress(data, model=model).size == card.size  # no reporter: no error, nothing kept
-    _, seen = _record(lambda: roicodec.decompress(data, model=model))
+    seen = []
+    with progress.reporting(lambda *a: seen.append(a)):
+        worker = threading.Thread(target=roicodec.decompress, args=(data,), kwargs={"model": model})
+        worker.start()
+        worker.join()
+        assert seen == []
+        roicodec.decompress(data, model=model)
     assert _stages(seen, "synthesis") == [(0, 1), (1, 1)]  # one tile: untiled
+    progress.report("synthesis", 1, 1)  # nobody listening now: nothing happens
+    assert len([s for s in seen if s[0] == "synthesis"]) == 2
 
 
 def test_phases_nest_into_the_stage_name():

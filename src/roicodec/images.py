@@ -51,11 +51,12 @@ def open_image(source: str | Path | Image.Image, what: str = "image") -> Image.I
     return im
 
 
-def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
+def _to_8bit_gray(im: Image.Image, notes: list[str], source_format: str | None = None) -> np.ndarray:
     """8-bit gray from any gray mode. The container does not say the range: I;16 is 16-bit; a 32-bit
     integer picture (mode I: 16-bit PGM, 32-bit TIFF) is read as 8-bit when its samples lie in 0-255,
-    as 16-bit up to 65535, and stretched from its own range beyond; a float picture (mode F) as 0-1 when
-    its samples lie there (the float convention), else as 0-255."""
+    as 16-bit up to 65535, and stretched from its own range beyond, except a 16-bit PGM, which Pillow
+    opens as I scaled to 0-65535 whatever it holds; a float picture (mode F) as 0-1 when its samples
+    lie there (the float convention), else as 0-255."""
     if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
     a = np.asarray(im).astype(np.float64)
@@ -70,7 +71,7 @@ def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
             a = a * 255.0
         else:
             notes.append("float samples clipped to 0..255 and rounded to 8 bits")
-    elif im.mode.startswith("I;16") or (lo >= 0.0 and 255.0 < hi <= 65535.0):
+    elif im.mode.startswith("I;16") or source_format == "PPM" or (lo >= 0.0 and 255.0 < hi <= 65535.0):
         notes.append("16-bit samples reduced to 8 bits")
         a = a / 257.0
     elif lo < 0.0 or hi > 65535.0:
@@ -83,14 +84,20 @@ def _to_8bit_gray(im: Image.Image, notes: list[str]) -> np.ndarray:
 
 def prepare(source: str | Path | Image.Image) -> PreparedImage:
     im = open_image(source)
+    source_format = im.format  # exif_transpose returns a copy, which has none
     notes: list[str] = []
-    frames = getattr(im, "n_frames", 1)
-    if frames > 1:  # animated GIF, APNG, WebP, multi-page TIFF: Pillow opens on the first
-        notes.append(f"first of {frames} frames coded (.rcz holds one picture)")
+    try:  # a damaged multi-page TIFF opens but cannot count its pages: its first is coded
+        frames = getattr(im, "n_frames", 1)
+    except Exception:
+        frames = 1
+    # animated GIF, APNG, WebP, multi-page TIFF (not MPO: a camera JPEG with its preview images)
+    if frames > 1 and source_format != "MPO":
+        notes.append(f"frame {im.tell() + 1} of {frames} coded (.rcz holds one picture)")
     try:
         transposed = ImageOps.exif_transpose(im)
     except Exception:  # a damaged EXIF block must not stop compression
-        transposed, notes = im, ["EXIF orientation unreadable; ignored"]
+        transposed = im
+        notes.append("EXIF orientation unreadable; ignored")
     if transposed is not None and transposed is not im:
         if transposed.size != im.size or im.getexif().get(0x0112, 1) != 1:
             notes.append("EXIF orientation applied")
@@ -100,6 +107,11 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
         raise ImageInputError("image is empty")
     if w * h > MAX_PIXELS:
         raise ImageInputError(f"image of {w}x{h} pixels exceeds the supported {MAX_PIXELS} pixels")
+    if im.mode in GRAY_MODES and im.mode not in ("L", "LA", "La"):  # 8 bits first, as a profile takes them
+        profile = im.info.get("icc_profile")
+        im = Image.fromarray(_to_8bit_gray(im, notes, source_format), "L")
+        if profile:
+            im.info["icc_profile"] = profile
     im = to_srgb(im, notes)
 
     has_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)

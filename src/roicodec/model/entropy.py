@@ -240,12 +240,11 @@ class ChannelCheckerboardCoder(nn.Module):
         whose 24-bit mantissa holds the fixed-point integers exactly) and ``prev`` (the earlier groups'
         exact latent) cover the whole latent. ``fixed`` keeps each band's first aggregation sums over
         hyperprior + channel context (the same for both checkerboard passes) for the second pass, up to
-        KEEP_FIXED_POSITIONS. Each band done is reported as a unit of ``stage``, whose units are all bands of
-        all passes (progress.py).
+        KEEP_FIXED_POSITIONS. Each band but the pass's last is reported as a unit of ``stage`` (progress.py,
+        ``_report_pass``): the last completes with the pass's rANS coding.
         """
         h, w = anchor_hat_int.shape[2:]
         bands = self._bands((h, w))
-        passes = 2 * len(self.groups)
         done = (2 * k + (0 if anchors else 1)) * len(bands)
         if len(bands) == 1:
             if not fixed:
@@ -253,9 +252,7 @@ class ChannelCheckerboardCoder(nn.Module):
                 if k:
                     feats.append(self.channel_ctx[k - 1].forward_exact(prev))
                 fixed.append(self._exact_fixed_part(k, feats))
-            params = self._exact_params(k, fixed[0], anchor_hat_int, sel, anchors)
-            report(stage, done + 1, passes)
-            return params
+            return self._exact_params(k, fixed[0], anchor_hat_int, sel, anchors)
         bound_heap()
         means, indexes = [], []
         for b, (r0, r1) in enumerate(bands):
@@ -273,8 +270,14 @@ class ChannelCheckerboardCoder(nn.Module):
             del acc
             means.append(m)
             indexes.append(i)
-            report(stage, done + b + 1, passes * len(bands))
+            if b + 1 < len(bands):
+                report(stage, done + b + 1, 2 * len(self.groups) * len(bands))
         return torch.cat(means, dim=1), torch.cat(indexes, dim=1)
+
+    def _report_pass(self, stage: str, k: int, phase: int, shape: tuple[int, int]) -> None:
+        """Checkerboard pass ``phase`` of group ``k`` coded: all its bands done (progress.py)."""
+        bands = len(self._bands(shape))
+        report(stage, (2 * k + phase + 1) * bands, 2 * len(self.groups) * bands)
 
     def compress(self, y: Tensor, hyper: Tensor) -> tuple[list[bytes], Tensor]:
         """y: float latent (1, M, h, w); hyper: exact features. Returns group strings and exact y_hat."""
@@ -295,6 +298,7 @@ class ChannelCheckerboardCoder(nn.Module):
                 )
                 y_hat_int[0][:, sel] = symbols.mul_(ACT_ONE).add_(means_int)
                 del means_int, idx, symbols
+                self._report_pass("entropy coding", k, phase, tuple(y.shape[2:]))
             strings.append(enc.flush())
             y_hats.append(y_hat_int.clamp(-2**18 + 1, 2**18 - 1))
         return strings, torch.cat(y_hats, dim=1)
@@ -386,6 +390,7 @@ class ChannelCheckerboardCoder(nn.Module):
                 del values
                 y_hat_int[0][:, sel] = symbols.mul_(ACT_ONE).add_(means_int)
                 del means_int, symbols
+                self._report_pass("entropy decoding", k, phase, shape)
             y_hat[:, start:start + c] = y_hat_int.clamp_(-2**18 + 1, 2**18 - 1)
             start += c
         return y_hat
