@@ -82,15 +82,23 @@ def _image_format_for(path: Path) -> str:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from .api import compress_detailed, load_model
 
+    to_stdout = args.output == STDIO
+    sink = _stdout_binary() if to_stdout else None  # refused before any work
+    source = _stdin_image(_read(STDIO)) if _from_stdin(args) else args.input
     # None: the shipped model for the rate
     model = load_model(args.weights, args.device) if args.weights else None
     t0 = time.perf_counter()
     # a bar on a terminal's stderr for a picture that takes more than a second (progress.py)
     with warnings.catch_warnings(), progress.bar(enabled=not args.quiet):
         warnings.simplefilter("ignore")  # reported below as notes
-        res = compress_detailed(args.input, model=model, device=args.device, **_compress_options(args))
-    out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
-    atomic_write_bytes(out, res.data)
+        res = compress_detailed(source, model=model, device=args.device, **_compress_options(args))
+    if sink is not None:  # the whole file at once, after everything succeeded
+        out = "<stdout>"
+        sink.write(res.data)
+        sink.flush()
+    else:
+        out = Path(args.output) if args.output else Path(args.input).with_suffix(".rcz")
+        atomic_write_bytes(out, res.data)
     from .bitstream import peek_header
 
     f = peek_header(res.data)["file"]
@@ -104,8 +112,45 @@ def _cmd_compress(args: argparse.Namespace) -> int:
               f"{', ROI strength %g' % res.roi_strength if f.importance is not None else ''}"
               f"{', coded at %gx' % (f.scale / 8) if f.scale != 8 else ''}"
               f"{', %d refinement steps' % res.refine_steps if res.refine_steps else ''}"
-              f" ({res.trials} trial{'s' if res.trials != 1 else ''}, {time.perf_counter() - t0:.2f} s)")
+              f" ({res.trials} trial{'s' if res.trials != 1 else ''}, {time.perf_counter() - t0:.2f} s)",
+              file=sys.stderr if to_stdout else sys.stdout)
     return 0
+
+
+#: As an input or as -o: standard input or output (for pipes), as cwebp and cjxl take it.
+STDIO = "-"
+
+
+def _from_stdin(args: argparse.Namespace) -> bool:
+    """Whether the input is standard input; then the output must be named (there is no name to derive)."""
+    if args.input != STDIO:
+        return False
+    if not args.output:
+        raise ValueError("reading standard input: name the output with -o (-o - for standard output)")
+    return True
+
+
+def _stdout_binary():
+    """Standard output for a file's bytes, never a terminal, which would show them as garbage."""
+    if sys.stdout.isatty():
+        raise ValueError("refusing to write binary data to a terminal: redirect it (> file) or name a file with -o")
+    return sys.stdout.buffer
+
+
+def _stdin_image(data: bytes):
+    """The picture piped in, read whole (Pillow needs to seek), with the errors a named file gets."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from .errors import ImageInputError
+
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageInputError(f"cannot read the image on standard input: {exc}") from None
+    return im
 
 
 def _compress_options(args: argparse.Namespace) -> dict:
@@ -197,6 +242,9 @@ def _cmd_roi(args: argparse.Namespace) -> int:
 def _cmd_decompress(args: argparse.Namespace) -> int:
     from .api import decompress, load_model
 
+    to_stdout = args.output == STDIO
+    sink = _stdout_binary() if to_stdout else None  # refused before any work
+    _from_stdin(args)
     out = Path(args.output) if args.output else Path(args.input).with_suffix(".png")
     if not args.output and out.exists():  # photo.rcz -> photo.png would replace the original photo
         raise ValueError(f"{out} exists; name the output with -o")
@@ -209,10 +257,21 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
         image = decompress(data, model=model, max_pixels=args.max_pixels or None,
                            max_memory=None if unlimited else args.max_memory or None, realism=args.realism,
                            perceptual=args.perceptual, device=args.device, precision=args.precision)
-        progress.report(f"writing {out.name}", 0, 1)
-        _save_image(out, image)
+        if sink is not None:  # PNG, the whole picture at once, after the decode succeeded
+            import io
+
+            progress.report("writing PNG to standard output", 0, 1)
+            png = io.BytesIO()
+            image.save(png, format="PNG")
+            sink.write(png.getvalue())
+            sink.flush()
+            out = "<stdout>"
+        else:
+            progress.report(f"writing {out.name}", 0, 1)
+            _save_image(out, image)
     if not args.quiet:
-        print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)")
+        print(f"{out}: {image.size[0]}x{image.size[1]} {image.mode} ({time.perf_counter() - t0:.2f} s)",
+              file=sys.stderr if to_stdout else sys.stdout)
     return 0
 
 
@@ -307,6 +366,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> bytes:
+    if path == STDIO:
+        if sys.stdin.isatty():
+            raise ValueError("standard input is a terminal: pipe a file in (< file) or name one")
+        return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -329,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compress", help="image -> .rcz")
-    c.add_argument("input")
-    c.add_argument("-o", "--output", help="output .rcz (default: input name with .rcz)")
+    c.add_argument("input", help="image file, or - for standard input")
+    c.add_argument("-o", "--output", help="output .rcz (default: input name with .rcz; - for standard output)")
     _add_budget_args(c)
     _add_roi_args(c)
     c.set_defaults(func=_cmd_compress)
@@ -359,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_roi)
 
     d = sub.add_parser("decompress", help=".rcz -> image")
-    d.add_argument("input")
-    d.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, ...)")
+    d.add_argument("input", help=".rcz file, or - for standard input")
+    d.add_argument("-o", "--output", help="output image (.png, .bmp, .tif, ...; - for PNG on standard output)")
     d.add_argument("--max-memory", type=_memory_size, default=MAX_DECODE_MEMORY, metavar="SIZE",
                    help=f"refuse files whose decoding would need more memory (default {MAX_DECODE_MEMORY >> 30}GiB: "
                         f"pictures up to ~{MAX_DECODE_PIXELS // 10**6} MP; 0 = no limit)")
@@ -374,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_decompress)
 
     i = sub.add_parser("info", help="describe a .rcz file")
-    i.add_argument("input")
+    i.add_argument("input", help=".rcz file, or - for standard input")
     i.set_defaults(func=_cmd_info)
 
     t = sub.add_parser("train", help="train or resume a model")
