@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import __version__, progress
 from .atomic import atomic_write, atomic_write_bytes
@@ -18,6 +19,9 @@ from .bitstream import MAX_DECODE_MEMORY, MAX_DECODE_PIXELS
 # Only torch-free modules at import: `roicodec --version` and `--help` must not import torch
 # (issue 25); each command imports what it needs.
 from .levels import DEFAULT_ROI_STRENGTH, EFFORT_STEPS, PRECISIONS
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def _non_negative_int(text: str) -> int:
@@ -130,14 +134,14 @@ def _from_stdin(args: argparse.Namespace) -> bool:
     return True
 
 
-def _stdout_binary():
+def _stdout_binary() -> BinaryIO:
     """Standard output for a file's bytes, never a terminal, which would show them as garbage."""
     if sys.stdout.isatty():
         raise ValueError("refusing to write binary data to a terminal: redirect it (> file) or name a file with -o")
     return sys.stdout.buffer
 
 
-def _stdin_image(data: bytes):
+def _stdin_image(data: bytes) -> Image.Image:
     """The picture piped in, read whole (Pillow needs to seek), with the errors a named file gets."""
     import io
 
