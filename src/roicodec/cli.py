@@ -145,16 +145,9 @@ def _stdin_image(data: bytes) -> Image.Image:
     """The picture piped in, read whole (Pillow needs to seek), with the errors a named file gets."""
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from .images import open_image
 
-    from .errors import ImageInputError
-
-    try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageInputError(f"cannot read the image on standard input: {exc}") from None
-    return im
+    return open_image(io.BytesIO(data), "the image", name="on standard input")
 
 
 def _compress_options(args: argparse.Namespace) -> dict:

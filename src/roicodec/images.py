@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -38,16 +39,18 @@ class PreparedImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
-def open_image(source: str | Path | Image.Image, what: str = "image") -> Image.Image:
+def open_image(source: str | Path | BinaryIO | Image.Image, what: str = "image", name: str | None = None) -> Image.Image:
+    """The picture loaded, or a one-line ImageInputError naming ``what`` and ``name`` (default: the path)."""
     if isinstance(source, Image.Image):
         return source
+    name = str(source) if name is None else name
     try:
         im = Image.open(source)
         im.load()
     except FileNotFoundError:
-        raise ImageInputError(f"{what} not found: {source}") from None
+        raise ImageInputError(f"{what} not found: {name}") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageInputError(f"cannot read {what} {source}: {exc}") from None
+        raise ImageInputError(f"cannot read {what} {name}: {exc}") from None
     return im
 
 
@@ -125,9 +128,8 @@ def prepare(source: str | Path | Image.Image) -> PreparedImage:
         if gray:
             return PreparedImage(np.repeat(np.asarray(im_rgb.convert("L"))[..., None], 3, axis=2), "L", notes)
         return PreparedImage(np.asarray(im_rgb), "RGB", notes)
-    if im.mode in GRAY_MODES:
-        g = _to_8bit_gray(im, notes)
-        return PreparedImage(np.repeat(g[..., None], 3, axis=2), "L", notes)
+    if im.mode == "L":  # every other gray mode is 8-bit L by now
+        return PreparedImage(np.repeat(np.asarray(im)[..., None], 3, axis=2), "L", notes)
     if im.mode != "RGB":
         if im.mode not in ("P", "RGBX"):
             notes.append(f"{im.mode} converted to RGB")

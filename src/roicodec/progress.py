@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Callable, Iterator, TextIO
 
@@ -34,23 +34,22 @@ def report(stage: str, done: int, total: int) -> None:
 
 
 @contextmanager
-def phase(name: str) -> Iterator[None]:
+def _bound(var: ContextVar, value: object) -> Iterator[None]:
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+def phase(name: str) -> AbstractContextManager[None]:
     """Name the larger step that the reports inside belong to (a rate-control trial, say)."""
-    token = _phase.set(name)
-    try:
-        yield
-    finally:
-        _phase.reset(token)
+    return _bound(_phase, name)
 
 
-@contextmanager
-def reporting(reporter: Reporter) -> Iterator[None]:
+def reporting(reporter: Reporter) -> AbstractContextManager[None]:
     """Send this context's reports to ``reporter`` until the block ends."""
-    token = _reporter.set(reporter)
-    try:
-        yield
-    finally:
-        _reporter.reset(token)
+    return _bound(_reporter, reporter)
 
 
 class ProgressBar:
